@@ -1,0 +1,31 @@
+//! # costkit-core
+//!
+//! The pure core of costkit. Everything the serverless functions and the CLI share lives here, with no
+//! cloud SDK, no HTTP framework and no async runtime (CI proves it with `cargo tree`).
+//!
+//! The main pieces and how they fit together:
+//!
+//! * [`focus`]: the FOCUS 1.2 Cost and Usage record ([`focus::FocusRecord`]), its allowed-value enums,
+//!   [`focus::Tags`] and the column table ([`focus::FocusColumn`]).
+//! * [`money`]: exact amounts ([`rust_decimal::Decimal`]) with their [`money::Currency`].
+//! * [`input`]: opens a billing file (gzip and BOM handled) and sniffs whether it is CSV, JSON or Parquet.
+//! * [`normalize`]: one streaming parser per provider export dialect, picked from the header by
+//!   [`normalize::detect`]; every parser yields `Result<FocusRecord, NormalizeError>` one row at a time.
+//! * [`output`]: FOCUS CSV and Parquet writers.
+//! * [`aggregate`]: folds records into daily aggregates, the unit the stores keep.
+//! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
+//!   adapters implement.
+
+pub mod aggregate;
+pub mod error;
+pub mod focus;
+pub mod input;
+pub mod money;
+pub mod normalize;
+pub mod output;
+pub mod store;
+pub mod text;
+pub mod time;
+
+pub use error::{NormalizeError, NormalizeErrorKind};
+pub use focus::FocusRecord;
