@@ -21,7 +21,6 @@ pub mod azure;
 pub mod csv_input;
 pub mod focus;
 pub mod gcp;
-pub mod lookup;
 pub mod parquet_input;
 
 /// The export formats costkit reads.

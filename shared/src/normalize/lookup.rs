@@ -1,1 +1,0 @@
-//! Lookup tables used by the normalizers (service categories, regions, pricing units).
