@@ -155,7 +155,12 @@ impl LoadBatch {
         };
         data.daily.entry(key).or_default().add(r);
         for (k, v) in &r.tags.0 {
-            let tk = TagKey { day, key: k.clone(), value: v.to_text(), currency: r.billing_currency.clone() };
+            let tk = TagKey {
+                day,
+                key: k.clone(),
+                value: v.to_text(),
+                currency: r.billing_currency.clone(),
+            };
             data.tags.entry(tk).or_default().add(r);
         }
         self.records += 1;
@@ -221,7 +226,10 @@ impl GroupBy {
             "service" => Some(GroupBy::Service),
             "region" => Some(GroupBy::Region),
             "charge-category" => Some(GroupBy::ChargeCategory),
-            _ => s.strip_prefix("tag:").filter(|k| !k.is_empty()).map(|k| GroupBy::Tag(k.to_string())),
+            _ => s
+                .strip_prefix("tag:")
+                .filter(|k| !k.is_empty())
+                .map(|k| GroupBy::Tag(k.to_string())),
         }
     }
 }
@@ -245,18 +253,32 @@ pub const UNTAGGED: &str = "(untagged)";
 /// Sums daily rows into summary lines, largest cost first. For tag grouping, `tag_rows` are the
 /// per-tag rows of that key; the untagged line is the total minus the tagged spend, so every dollar
 /// is in exactly one line.
-pub fn summarize(rows: &[DailyRow], tag_rows: &[TagRow], by: &GroupBy, basis: CostBasis) -> Vec<SummaryLine> {
+pub fn summarize(
+    rows: &[DailyRow],
+    tag_rows: &[TagRow],
+    by: &GroupBy,
+    basis: CostBasis,
+) -> Vec<SummaryLine> {
     let mut groups: BTreeMap<(String, Currency), Sums> = BTreeMap::new();
     match by {
         GroupBy::Tag(_) => {
             let mut total: BTreeMap<Currency, Sums> = BTreeMap::new();
             for r in rows {
-                total.entry(r.key.currency.clone()).or_default().merge(&r.sums);
+                total
+                    .entry(r.key.currency.clone())
+                    .or_default()
+                    .merge(&r.sums);
             }
             let mut tagged: BTreeMap<Currency, Sums> = BTreeMap::new();
             for t in tag_rows {
-                groups.entry((t.key.value.clone(), t.key.currency.clone())).or_default().merge(&t.sums);
-                tagged.entry(t.key.currency.clone()).or_default().merge(&t.sums);
+                groups
+                    .entry((t.key.value.clone(), t.key.currency.clone()))
+                    .or_default()
+                    .merge(&t.sums);
+                tagged
+                    .entry(t.key.currency.clone())
+                    .or_default()
+                    .merge(&t.sums);
             }
             for (cur, sums) in total {
                 let t = tagged.get(&cur).cloned().unwrap_or_default();
@@ -268,7 +290,10 @@ pub fn summarize(rows: &[DailyRow], tag_rows: &[TagRow], by: &GroupBy, basis: Co
                     rows: sums.rows.saturating_sub(t.rows),
                 };
                 if rest.billed != Decimal::ZERO || rest.effective != Decimal::ZERO {
-                    groups.entry((UNTAGGED.to_string(), cur)).or_default().merge(&rest);
+                    groups
+                        .entry((UNTAGGED.to_string(), cur))
+                        .or_default()
+                        .merge(&rest);
                 }
             }
         }
@@ -282,7 +307,12 @@ pub fn summarize(rows: &[DailyRow], tag_rows: &[TagRow], by: &GroupBy, basis: Co
                         } else if r.key.sub_account_name.is_empty() {
                             format!("{} / {}", r.slice.billing_account_id, r.key.sub_account_id)
                         } else {
-                            format!("{} / {} ({})", r.slice.billing_account_id, r.key.sub_account_id, r.key.sub_account_name)
+                            format!(
+                                "{} / {} ({})",
+                                r.slice.billing_account_id,
+                                r.key.sub_account_id,
+                                r.key.sub_account_name
+                            )
                         }
                     }
                     GroupBy::Service => r.key.service_name.to_string(),
@@ -296,7 +326,10 @@ pub fn summarize(rows: &[DailyRow], tag_rows: &[TagRow], by: &GroupBy, basis: Co
                     GroupBy::ChargeCategory => r.key.charge_category.to_string(),
                     GroupBy::Tag(_) => String::new(),
                 };
-                groups.entry((label, r.key.currency.clone())).or_default().merge(&r.sums);
+                groups
+                    .entry((label, r.key.currency.clone()))
+                    .or_default()
+                    .merge(&r.sums);
             }
         }
     }
@@ -306,8 +339,18 @@ pub fn summarize(rows: &[DailyRow], tag_rows: &[TagRow], by: &GroupBy, basis: Co
     };
     let mut lines: Vec<SummaryLine> = groups
         .into_iter()
-        .map(|((group, currency), s)| SummaryLine { group, currency, cost: s.basis(basis), other: s.basis(other) })
+        .map(|((group, currency), s)| SummaryLine {
+            group,
+            currency,
+            cost: s.basis(basis),
+            other: s.basis(other),
+        })
         .collect();
-    lines.sort_by(|a, b| a.currency.cmp(&b.currency).then(b.cost.cmp(&a.cost)).then(a.group.cmp(&b.group)));
+    lines.sort_by(|a, b| {
+        a.currency
+            .cmp(&b.currency)
+            .then(b.cost.cmp(&a.cost))
+            .then(a.group.cmp(&b.group))
+    });
     lines
 }

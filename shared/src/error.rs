@@ -41,17 +41,37 @@ pub struct NormalizeError {
 impl NormalizeError {
     /// An error about the file as a whole.
     pub fn file(file: impl Into<String>, kind: NormalizeErrorKind) -> Self {
-        NormalizeError { file: file.into(), line: None, column: None, kind }
+        NormalizeError {
+            file: file.into(),
+            line: None,
+            column: None,
+            kind,
+        }
     }
 
     /// An error about one line.
     pub fn line(file: impl Into<String>, line: u64, kind: NormalizeErrorKind) -> Self {
-        NormalizeError { file: file.into(), line: Some(line), column: None, kind }
+        NormalizeError {
+            file: file.into(),
+            line: Some(line),
+            column: None,
+            kind,
+        }
     }
 
     /// An error about one cell.
-    pub fn cell(file: impl Into<String>, line: u64, column: impl Into<String>, kind: NormalizeErrorKind) -> Self {
-        NormalizeError { file: file.into(), line: Some(line), column: Some(column.into()), kind }
+    pub fn cell(
+        file: impl Into<String>,
+        line: u64,
+        column: impl Into<String>,
+        kind: NormalizeErrorKind,
+    ) -> Self {
+        NormalizeError {
+            file: file.into(),
+            line: Some(line),
+            column: Some(column.into()),
+            kind,
+        }
     }
 
     /// A required column is missing from the header (line 1).
@@ -78,8 +98,12 @@ impl fmt::Display for NormalizeError {
             NormalizeErrorKind::Io(m) => write!(f, ": read error: {m}"),
             NormalizeErrorKind::Empty => write!(f, ": the file is empty (not even a header row)"),
             NormalizeErrorKind::UnknownDialect(m) => write!(f, ": unknown export dialect: {m}"),
-            NormalizeErrorKind::NotACostExport(m) => write!(f, ": not a cost and usage export: {m}"),
-            NormalizeErrorKind::MissingColumn => write!(f, ": required column is missing from the header"),
+            NormalizeErrorKind::NotACostExport(m) => {
+                write!(f, ": not a cost and usage export: {m}")
+            }
+            NormalizeErrorKind::MissingColumn => {
+                write!(f, ": required column is missing from the header")
+            }
             NormalizeErrorKind::RowShape(m) => write!(f, ": {m}"),
             NormalizeErrorKind::InvalidValue(m) => write!(f, ": {m}"),
             NormalizeErrorKind::Malformed(m) => write!(f, ": {m}"),

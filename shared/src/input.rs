@@ -65,12 +65,18 @@ pub struct Input {
 
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input").field("path", &self.path).field("format", &self.format).finish()
+        f.debug_struct("Input")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .finish()
     }
 }
 
 fn io_err(path: &Path, e: &io::Error) -> NormalizeError {
-    NormalizeError::file(path.display().to_string(), NormalizeErrorKind::Io(e.to_string()))
+    NormalizeError::file(
+        path.display().to_string(),
+        NormalizeErrorKind::Io(e.to_string()),
+    )
 }
 
 impl Input {
@@ -78,13 +84,19 @@ impl Input {
     pub fn open(path: &Path, progress: &Progress) -> Result<Input, NormalizeError> {
         let file = File::open(path).map_err(|e| io_err(path, &e))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let counting = Counting { inner: file, progress: progress.clone() };
+        let counting = Counting {
+            inner: file,
+            progress: progress.clone(),
+        };
         let mut raw = BufReader::with_capacity(256 * 1024, counting);
         let head = raw.fill_buf().map_err(|e| io_err(path, &e))?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let parquet = head.starts_with(b"PAR1");
         let mut reader: Box<dyn BufRead + Send> = if gzip {
-            Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(raw)))
+            Box::new(BufReader::with_capacity(
+                256 * 1024,
+                MultiGzDecoder::new(raw),
+            ))
         } else {
             Box::new(raw)
         };
@@ -101,7 +113,13 @@ impl Input {
         } else {
             Format::Csv
         };
-        Ok(Input { path: path.to_path_buf(), format, gzip, size, reader })
+        Ok(Input {
+            path: path.to_path_buf(),
+            format,
+            gzip,
+            size,
+            reader,
+        })
     }
 
     /// The path for messages.

@@ -13,6 +13,7 @@
 //!   [`normalize::detect`]; every parser yields `Result<FocusRecord, NormalizeError>` one row at a time.
 //! * [`output`]: FOCUS CSV and Parquet writers.
 //! * [`aggregate`]: folds records into daily aggregates, the unit the stores keep.
+//! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
 //!   adapters implement.
 
@@ -23,6 +24,7 @@ pub mod input;
 pub mod money;
 pub mod normalize;
 pub mod output;
+pub mod pipeline;
 pub mod store;
 pub mod text;
 pub mod time;

@@ -91,12 +91,20 @@ impl CurrencyTotals {
 
     /// The total of one currency (zero when absent).
     pub fn get(&self, currency: &str) -> Decimal {
-        self.0.get(&Currency::new(currency)).copied().unwrap_or_default()
+        self.0
+            .get(&Currency::new(currency))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Drops trailing zeros so totals compare and print cleanly.
     pub fn normalized(&self) -> Self {
-        CurrencyTotals(self.0.iter().map(|(c, v)| (c.clone(), v.normalize())).collect())
+        CurrencyTotals(
+            self.0
+                .iter()
+                .map(|(c, v)| (c.clone(), v.normalize()))
+                .collect(),
+        )
     }
 }
 
@@ -106,10 +114,22 @@ mod tests {
 
     #[test]
     fn parses_export_numbers() {
-        assert_eq!(parse_decimal("0.0").map(|d| d.to_string()), Some("0".into()));
-        assert_eq!(parse_decimal("5.64902E-05").map(|d| d.to_string()), Some("0.0000564902".into()));
-        assert_eq!(parse_decimal("+12.50").map(|d| d.to_string()), Some("12.5".into()));
-        assert_eq!(parse_decimal("-0.0000000001").map(|d| d.to_string()), Some("-0.0000000001".into()));
+        assert_eq!(
+            parse_decimal("0.0").map(|d| d.to_string()),
+            Some("0".into())
+        );
+        assert_eq!(
+            parse_decimal("5.64902E-05").map(|d| d.to_string()),
+            Some("0.0000564902".into())
+        );
+        assert_eq!(
+            parse_decimal("+12.50").map(|d| d.to_string()),
+            Some("12.5".into())
+        );
+        assert_eq!(
+            parse_decimal("-0.0000000001").map(|d| d.to_string()),
+            Some("-0.0000000001".into())
+        );
         assert_eq!(parse_decimal("abc"), None);
         assert_eq!(parse_decimal(""), None);
     }

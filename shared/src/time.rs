@@ -76,12 +76,15 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
         }
         let date = NaiveDate::from_ymd_opt(y, m, d)?;
         if let Some(time) = s.split_whitespace().nth(1) {
-            let t = NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S").ok()?;
+            let t = NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S")
+                .ok()?;
             return Some(Utc.from_utc_datetime(&t));
         }
         return Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?));
     }
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// Formats an instant the way FOCUS wants it: `YYYY-MM-DDTHH:MM:SSZ`.
@@ -98,8 +101,14 @@ pub fn month_start(t: &Timestamp) -> Timestamp {
 
 /// The first instant of the UTC month after the one containing `t` (an exclusive period end).
 pub fn next_month_start(t: &Timestamp) -> Timestamp {
-    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
-    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().unwrap_or(*t)
+    let (y, m) = if t.month() == 12 {
+        (t.year() + 1, 1)
+    } else {
+        (t.year(), t.month() + 1)
+    };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(*t)
 }
 
 /// `YYYY-MM` of a billing period start, the key stores and summaries use for a period.
@@ -134,7 +143,10 @@ mod tests {
     fn month_bounds() {
         let t = parse_timestamp("2024-12-15T10:00:00Z").expect("valid");
         assert_eq!(format_timestamp(&month_start(&t)), "2024-12-01T00:00:00Z");
-        assert_eq!(format_timestamp(&next_month_start(&t)), "2025-01-01T00:00:00Z");
+        assert_eq!(
+            format_timestamp(&next_month_start(&t)),
+            "2025-01-01T00:00:00Z"
+        );
         assert_eq!(period_key(&t), "2024-12");
     }
 }

@@ -176,7 +176,10 @@ mod tests {
             assert_eq!(ServiceCategory::parse(c.as_str()), Some(*c));
         }
         assert_eq!(ServiceCategory::ALL.len(), 19);
-        assert_eq!(ChargeFrequency::parse("usage-based"), Some(ChargeFrequency::UsageBased));
+        assert_eq!(
+            ChargeFrequency::parse("usage-based"),
+            Some(ChargeFrequency::UsageBased)
+        );
         assert_eq!(ChargeCategory::parse("Refund"), None);
     }
 }

@@ -414,26 +414,53 @@ impl FocusRecord {
             FocusColumn::AvailabilityZone => self.availability_zone.as_ref().map(|v| v.to_string()),
             FocusColumn::BilledCost => Some(dec(&self.billed_cost)),
             FocusColumn::BillingAccountId => Some(self.billing_account_id.to_string()),
-            FocusColumn::BillingAccountName => self.billing_account_name.as_ref().map(|v| v.to_string()),
-            FocusColumn::BillingAccountType => self.billing_account_type.as_ref().map(|v| v.to_string()),
+            FocusColumn::BillingAccountName => {
+                self.billing_account_name.as_ref().map(|v| v.to_string())
+            }
+            FocusColumn::BillingAccountType => {
+                self.billing_account_type.as_ref().map(|v| v.to_string())
+            }
             FocusColumn::BillingCurrency => Some(self.billing_currency.to_string()),
             FocusColumn::BillingPeriodEnd => Some(format_timestamp(&self.billing_period_end)),
             FocusColumn::BillingPeriodStart => Some(format_timestamp(&self.billing_period_start)),
-            FocusColumn::CapacityReservationId => self.capacity_reservation_id.as_ref().map(|v| v.to_string()),
-            FocusColumn::CapacityReservationStatus => self.capacity_reservation_status.map(|v| v.as_str().to_string()),
+            FocusColumn::CapacityReservationId => {
+                self.capacity_reservation_id.as_ref().map(|v| v.to_string())
+            }
+            FocusColumn::CapacityReservationStatus => self
+                .capacity_reservation_status
+                .map(|v| v.as_str().to_string()),
             FocusColumn::ChargeCategory => Some(self.charge_category.as_str().to_string()),
             FocusColumn::ChargeClass => self.charge_class.map(|v| v.as_str().to_string()),
-            FocusColumn::ChargeDescription => self.charge_description.as_ref().map(|v| v.to_string()),
+            FocusColumn::ChargeDescription => {
+                self.charge_description.as_ref().map(|v| v.to_string())
+            }
             FocusColumn::ChargeFrequency => self.charge_frequency.map(|v| v.as_str().to_string()),
             FocusColumn::ChargePeriodEnd => Some(format_timestamp(&self.charge_period_end)),
             FocusColumn::ChargePeriodStart => Some(format_timestamp(&self.charge_period_start)),
-            FocusColumn::CommitmentDiscountCategory => self.commitment_discount_category.map(|v| v.as_str().to_string()),
-            FocusColumn::CommitmentDiscountId => self.commitment_discount_id.as_ref().map(|v| v.to_string()),
-            FocusColumn::CommitmentDiscountName => self.commitment_discount_name.as_ref().map(|v| v.to_string()),
-            FocusColumn::CommitmentDiscountQuantity => self.commitment_discount_quantity.as_ref().map(dec),
-            FocusColumn::CommitmentDiscountStatus => self.commitment_discount_status.map(|v| v.as_str().to_string()),
-            FocusColumn::CommitmentDiscountType => self.commitment_discount_type.as_ref().map(|v| v.to_string()),
-            FocusColumn::CommitmentDiscountUnit => self.commitment_discount_unit.as_ref().map(|v| v.to_string()),
+            FocusColumn::CommitmentDiscountCategory => self
+                .commitment_discount_category
+                .map(|v| v.as_str().to_string()),
+            FocusColumn::CommitmentDiscountId => {
+                self.commitment_discount_id.as_ref().map(|v| v.to_string())
+            }
+            FocusColumn::CommitmentDiscountName => self
+                .commitment_discount_name
+                .as_ref()
+                .map(|v| v.to_string()),
+            FocusColumn::CommitmentDiscountQuantity => {
+                self.commitment_discount_quantity.as_ref().map(dec)
+            }
+            FocusColumn::CommitmentDiscountStatus => self
+                .commitment_discount_status
+                .map(|v| v.as_str().to_string()),
+            FocusColumn::CommitmentDiscountType => self
+                .commitment_discount_type
+                .as_ref()
+                .map(|v| v.to_string()),
+            FocusColumn::CommitmentDiscountUnit => self
+                .commitment_discount_unit
+                .as_ref()
+                .map(|v| v.to_string()),
             FocusColumn::ConsumedQuantity => self.consumed_quantity.as_ref().map(dec),
             FocusColumn::ConsumedUnit => self.consumed_unit.as_ref().map(|v| v.to_string()),
             FocusColumn::ContractedCost => Some(dec(&self.contracted_cost)),
@@ -445,9 +472,16 @@ impl FocusRecord {
             FocusColumn::ListUnitPrice => self.list_unit_price.as_ref().map(dec),
             FocusColumn::PricingCategory => self.pricing_category.map(|v| v.as_str().to_string()),
             FocusColumn::PricingCurrency => self.pricing_currency.as_ref().map(|v| v.to_string()),
-            FocusColumn::PricingCurrencyContractedUnitPrice => self.pricing_currency_contracted_unit_price.as_ref().map(dec),
-            FocusColumn::PricingCurrencyEffectiveCost => self.pricing_currency_effective_cost.as_ref().map(dec),
-            FocusColumn::PricingCurrencyListUnitPrice => self.pricing_currency_list_unit_price.as_ref().map(dec),
+            FocusColumn::PricingCurrencyContractedUnitPrice => self
+                .pricing_currency_contracted_unit_price
+                .as_ref()
+                .map(dec),
+            FocusColumn::PricingCurrencyEffectiveCost => {
+                self.pricing_currency_effective_cost.as_ref().map(dec)
+            }
+            FocusColumn::PricingCurrencyListUnitPrice => {
+                self.pricing_currency_list_unit_price.as_ref().map(dec)
+            }
             FocusColumn::PricingQuantity => self.pricing_quantity.as_ref().map(dec),
             FocusColumn::PricingUnit => self.pricing_unit.as_ref().map(|v| v.to_string()),
             FocusColumn::ProviderName => Some(self.provider_name.to_string()),
@@ -459,15 +493,26 @@ impl FocusRecord {
             FocusColumn::ResourceType => self.resource_type.as_ref().map(|v| v.to_string()),
             FocusColumn::ServiceCategory => Some(self.service_category.as_str().to_string()),
             FocusColumn::ServiceName => Some(self.service_name.to_string()),
-            FocusColumn::ServiceSubcategory => self.service_subcategory.as_ref().map(|v| v.to_string()),
+            FocusColumn::ServiceSubcategory => {
+                self.service_subcategory.as_ref().map(|v| v.to_string())
+            }
             FocusColumn::SkuId => self.sku_id.as_ref().map(|v| v.to_string()),
             FocusColumn::SkuMeter => self.sku_meter.as_ref().map(|v| v.to_string()),
-            FocusColumn::SkuPriceDetails => self.sku_price_details.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()),
+            FocusColumn::SkuPriceDetails => self
+                .sku_price_details
+                .as_ref()
+                .map(|m| serde_json::Value::Object(m.clone()).to_string()),
             FocusColumn::SkuPriceId => self.sku_price_id.as_ref().map(|v| v.to_string()),
             FocusColumn::SubAccountId => self.sub_account_id.as_ref().map(|v| v.to_string()),
             FocusColumn::SubAccountName => self.sub_account_name.as_ref().map(|v| v.to_string()),
             FocusColumn::SubAccountType => self.sub_account_type.as_ref().map(|v| v.to_string()),
-            FocusColumn::Tags => if self.tags.is_empty() { None } else { Some(self.tags.to_json()) },
+            FocusColumn::Tags => {
+                if self.tags.is_empty() {
+                    None
+                } else {
+                    Some(self.tags.to_json())
+                }
+            }
             FocusColumn::ServiceProviderName => Some(self.service_provider_name.to_string()),
             FocusColumn::HostProviderName => Some(self.host_provider_name.to_string()),
         }
@@ -475,7 +520,10 @@ impl FocusRecord {
 
     /// The value of an `x_` extension column.
     pub fn extension(&self, name: &str) -> Option<&str> {
-        self.extensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.extensions
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

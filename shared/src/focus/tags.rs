@@ -47,7 +47,8 @@ impl Tags {
 
     /// Sets a string tag.
     pub fn insert(&mut self, key: &str, value: &str) {
-        self.0.insert(Text::from(key), TagValue::Str(value.to_string()));
+        self.0
+            .insert(Text::from(key), TagValue::Str(value.to_string()));
     }
 
     /// Sets a tag from a possibly empty source value: empty means valueless, which FOCUS writes as `true`.

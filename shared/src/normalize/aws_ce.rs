@@ -6,5 +6,8 @@ use crate::normalize::{Job, RecordStream};
 
 /// Opens the job's stream.
 pub fn open(job: &Job, _progress: &Progress) -> Result<Box<dyn RecordStream>, NormalizeError> {
-    Err(NormalizeError::file(job.name(), NormalizeErrorKind::UnknownDialect(format!("{} is not supported yet", job.dialect))))
+    Err(NormalizeError::file(
+        job.name(),
+        NormalizeErrorKind::UnknownDialect(format!("{} is not supported yet", job.dialect)),
+    ))
 }

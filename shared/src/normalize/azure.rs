@@ -8,15 +8,26 @@ use crate::normalize::{Dialect, Job, RecordStream};
 
 /// Opens the job's stream.
 pub fn open(job: &Job, _progress: &Progress) -> Result<Box<dyn RecordStream>, NormalizeError> {
-    Err(NormalizeError::file(job.name(), NormalizeErrorKind::UnknownDialect(format!("{} is not supported yet", job.dialect))))
+    Err(NormalizeError::file(
+        job.name(),
+        NormalizeErrorKind::UnknownDialect(format!("{} is not supported yet", job.dialect)),
+    ))
 }
 
 /// Groups Azure actual and amortized exports into jobs.
 pub fn group_jobs(actual: Vec<PathBuf>, amortized: Vec<PathBuf>) -> Vec<Job> {
     let mut jobs: Vec<Job> = actual
         .into_iter()
-        .map(|p| Job { dialect: Dialect::AzureActual, inputs: vec![p], amortized: Vec::new() })
+        .map(|p| Job {
+            dialect: Dialect::AzureActual,
+            inputs: vec![p],
+            amortized: Vec::new(),
+        })
         .collect();
-    jobs.extend(amortized.into_iter().map(|p| Job { dialect: Dialect::AzureAmortized, inputs: vec![p], amortized: Vec::new() }));
+    jobs.extend(amortized.into_iter().map(|p| Job {
+        dialect: Dialect::AzureAmortized,
+        inputs: vec![p],
+        amortized: Vec::new(),
+    }));
     jobs
 }

@@ -31,7 +31,10 @@ impl CsvInput {
             .flexible(false)
             .buffer_capacity(256 * 1024)
             .from_reader(Box::new(input.into_reader()) as Box<dyn Read + Send>);
-        let raw = reader.byte_headers().map_err(|e| csv_error(&file, &e))?.clone();
+        let raw = reader
+            .byte_headers()
+            .map_err(|e| csv_error(&file, &e))?
+            .clone();
         if raw.is_empty() || (raw.len() == 1 && raw.get(0).is_some_and(|f| f.is_empty())) {
             return Err(NormalizeError::file(file, NormalizeErrorKind::Empty));
         }
@@ -51,7 +54,14 @@ impl CsvInput {
         for (i, h) in headers.iter().enumerate() {
             index.entry(h.clone()).or_insert(i);
         }
-        Ok(CsvInput { file, reader, headers, index, record: ByteRecord::new(), null_literal: false })
+        Ok(CsvInput {
+            file,
+            reader,
+            headers,
+            index,
+            record: ByteRecord::new(),
+            null_literal: false,
+        })
     }
 
     /// Treat cells that say exactly `NULL` as empty (FOCUS-Sample-Data writes nulls that way).
@@ -82,12 +92,14 @@ impl CsvInput {
 
     /// Index of a column the dialect cannot work without.
     pub fn require(&self, name: &str) -> Result<usize, NormalizeError> {
-        self.col(name).ok_or_else(|| NormalizeError::missing_column(&self.file, name))
+        self.col(name)
+            .ok_or_else(|| NormalizeError::missing_column(&self.file, name))
     }
 
     /// Like [`CsvInput::require`] with alternative names; the error names the first.
     pub fn require_any(&self, names: &[&str]) -> Result<usize, NormalizeError> {
-        self.col_any(names).ok_or_else(|| NormalizeError::missing_column(&self.file, names[0]))
+        self.col_any(names)
+            .ok_or_else(|| NormalizeError::missing_column(&self.file, names[0]))
     }
 
     /// Reads the next row; `None` at the end of the file.
@@ -126,7 +138,12 @@ fn csv_error(file: &str, e: &csv::Error) -> NormalizeError {
         csv::ErrorKind::Utf8 { .. } => NormalizeErrorKind::InvalidValue("text is not valid UTF-8".into()),
         _ => NormalizeErrorKind::Malformed(e.to_string()),
     };
-    NormalizeError { file: file.to_string(), line, column: None, kind }
+    NormalizeError {
+        file: file.to_string(),
+        line,
+        column: None,
+        kind,
+    }
 }
 
 /// One CSV row, with typed accessors whose errors name file, line and column.
@@ -184,7 +201,11 @@ impl<'a> Row<'a> {
 
     /// An error about the row as a whole.
     pub fn row_error(&self, message: impl Into<String>) -> NormalizeError {
-        NormalizeError::line(self.file, self.line, NormalizeErrorKind::InvalidValue(message.into()))
+        NormalizeError::line(
+            self.file,
+            self.line,
+            NormalizeErrorKind::InvalidValue(message.into()),
+        )
     }
 
     /// An optional decimal: empty is `None`, anything non-numeric is an error.
@@ -201,7 +222,8 @@ impl<'a> Row<'a> {
 
     /// A decimal the row must have.
     pub fn req_decimal(&self, idx: usize) -> Result<Decimal, NormalizeError> {
-        self.decimal(Some(idx))?.ok_or_else(|| self.error(idx, "is empty but must hold a number"))
+        self.decimal(Some(idx))?
+            .ok_or_else(|| self.error(idx, "is empty but must hold a number"))
     }
 
     /// A decimal where empty means zero (cost columns of rows that have no such cost).
@@ -217,18 +239,23 @@ impl<'a> Row<'a> {
         }
         match parse_timestamp(s) {
             Some(t) => Ok(Some(t)),
-            None => Err(self.error(idx.unwrap_or(0), format!("`{s}` is not a date or timestamp"))),
+            None => Err(self.error(
+                idx.unwrap_or(0),
+                format!("`{s}` is not a date or timestamp"),
+            )),
         }
     }
 
     /// A timestamp the row must have.
     pub fn req_timestamp(&self, idx: usize) -> Result<Timestamp, NormalizeError> {
-        self.timestamp(Some(idx))?.ok_or_else(|| self.error(idx, "is empty but must hold a date"))
+        self.timestamp(Some(idx))?
+            .ok_or_else(|| self.error(idx, "is empty but must hold a date"))
     }
 
     /// A text cell the row must have.
     pub fn req_text(&self, idx: usize) -> Result<Text, NormalizeError> {
-        self.text(Some(idx)).ok_or_else(|| self.error(idx, "is empty but is required"))
+        self.text(Some(idx))
+            .ok_or_else(|| self.error(idx, "is empty but is required"))
     }
 }
 

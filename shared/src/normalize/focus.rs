@@ -54,7 +54,11 @@ impl Columns {
                 renamed_custom.push(h.clone());
             }
         }
-        Columns { idx, extensions, renamed_custom }
+        Columns {
+            idx,
+            extensions,
+            renamed_custom,
+        }
     }
 
     fn get(&self, c: FocusColumn) -> Option<usize> {
@@ -88,11 +92,18 @@ fn enum_value<C: Cells, T>(
     }
     match parse(s) {
         Some(v) => Ok(Some(v)),
-        None => Err(row.error(cols.get(c).unwrap_or(0), format!("`{s}` is not one of the allowed values: {allowed}"))),
+        None => Err(row.error(
+            cols.get(c).unwrap_or(0),
+            format!("`{s}` is not one of the allowed values: {allowed}"),
+        )),
     }
 }
 
-fn req_decimal<C: Cells>(row: &C, cols: &Columns, c: FocusColumn) -> Result<Decimal, NormalizeError> {
+fn req_decimal<C: Cells>(
+    row: &C,
+    cols: &Columns,
+    c: FocusColumn,
+) -> Result<Decimal, NormalizeError> {
     match cols.get(c) {
         None => Ok(Decimal::ZERO),
         Some(i) => row
@@ -101,8 +112,14 @@ fn req_decimal<C: Cells>(row: &C, cols: &Columns, c: FocusColumn) -> Result<Deci
     }
 }
 
-fn req_time<C: Cells>(row: &C, cols: &Columns, c: FocusColumn) -> Result<crate::time::Timestamp, NormalizeError> {
-    let i = cols.get(c).ok_or_else(|| row.error(0, format!("{} column is missing", c.name())))?;
+fn req_time<C: Cells>(
+    row: &C,
+    cols: &Columns,
+    c: FocusColumn,
+) -> Result<crate::time::Timestamp, NormalizeError> {
+    let i = cols
+        .get(c)
+        .ok_or_else(|| row.error(0, format!("{} column is missing", c.name())))?;
     row.timestamp(Some(i))?
         .ok_or_else(|| row.error(i, format!("{} is mandatory and must not be null", c.name())))
 }
@@ -127,17 +144,35 @@ fn json_object<C: Cells>(
 fn record<C: Cells>(row: &C, cols: &Columns) -> Result<FocusRecord, NormalizeError> {
     use FocusColumn as F;
     let billed = req_decimal(row, cols, F::BilledCost)?;
-    let category = enum_value(row, cols, F::ChargeCategory, ChargeCategory::parse, "Usage, Purchase, Tax, Credit, Adjustment")?
-        .ok_or_else(|| row.error(cols.get(F::ChargeCategory).unwrap_or(0), "ChargeCategory is mandatory".into()))?;
+    let category = enum_value(
+        row,
+        cols,
+        F::ChargeCategory,
+        ChargeCategory::parse,
+        "Usage, Purchase, Tax, Credit, Adjustment",
+    )?
+    .ok_or_else(|| {
+        row.error(
+            cols.get(F::ChargeCategory).unwrap_or(0),
+            "ChargeCategory is mandatory".into(),
+        )
+    })?;
     let effective = match cols.get(F::EffectiveCost) {
         Some(_) => req_decimal(row, cols, F::EffectiveCost)?,
         None => billed,
     };
-    let service_category = enum_value(row, cols, F::ServiceCategory, ServiceCategory::parse, "the 19 FOCUS service categories")?
-        .unwrap_or(ServiceCategory::Other);
+    let service_category = enum_value(
+        row,
+        cols,
+        F::ServiceCategory,
+        ServiceCategory::parse,
+        "the 19 FOCUS service categories",
+    )?
+    .unwrap_or(ServiceCategory::Other);
     let provider = req_text(row, cols, F::ProviderName);
     let publisher = text(row, cols, F::PublisherName).unwrap_or_else(|| provider.clone());
-    let service_provider = text(row, cols, F::ServiceProviderName).unwrap_or_else(|| publisher.clone());
+    let service_provider =
+        text(row, cols, F::ServiceProviderName).unwrap_or_else(|| publisher.clone());
     let host_provider = text(row, cols, F::HostProviderName).unwrap_or_else(|| provider.clone());
     let tags = match json_object(row, cols, F::Tags)? {
         Some(m) => Tags::from_json_object(&m),
@@ -160,18 +195,42 @@ fn record<C: Cells>(row: &C, cols: &Columns) -> Result<FocusRecord, NormalizeErr
         billing_period_end: req_time(row, cols, F::BillingPeriodEnd)?,
         billing_period_start: req_time(row, cols, F::BillingPeriodStart)?,
         capacity_reservation_id: text(row, cols, F::CapacityReservationId),
-        capacity_reservation_status: enum_value(row, cols, F::CapacityReservationStatus, CapacityReservationStatus::parse, "Used, Unused")?,
+        capacity_reservation_status: enum_value(
+            row,
+            cols,
+            F::CapacityReservationStatus,
+            CapacityReservationStatus::parse,
+            "Used, Unused",
+        )?,
         charge_category: category,
         charge_class: enum_value(row, cols, F::ChargeClass, ChargeClass::parse, "Correction")?,
         charge_description: text(row, cols, F::ChargeDescription),
-        charge_frequency: enum_value(row, cols, F::ChargeFrequency, ChargeFrequency::parse, "One-Time, Recurring, Usage-Based")?,
+        charge_frequency: enum_value(
+            row,
+            cols,
+            F::ChargeFrequency,
+            ChargeFrequency::parse,
+            "One-Time, Recurring, Usage-Based",
+        )?,
         charge_period_end: req_time(row, cols, F::ChargePeriodEnd)?,
         charge_period_start: req_time(row, cols, F::ChargePeriodStart)?,
-        commitment_discount_category: enum_value(row, cols, F::CommitmentDiscountCategory, CommitmentDiscountCategory::parse, "Spend, Usage")?,
+        commitment_discount_category: enum_value(
+            row,
+            cols,
+            F::CommitmentDiscountCategory,
+            CommitmentDiscountCategory::parse,
+            "Spend, Usage",
+        )?,
         commitment_discount_id: text(row, cols, F::CommitmentDiscountId),
         commitment_discount_name: text(row, cols, F::CommitmentDiscountName),
         commitment_discount_quantity: row.decimal(cols.get(F::CommitmentDiscountQuantity))?,
-        commitment_discount_status: enum_value(row, cols, F::CommitmentDiscountStatus, CommitmentDiscountStatus::parse, "Used, Unused")?,
+        commitment_discount_status: enum_value(
+            row,
+            cols,
+            F::CommitmentDiscountStatus,
+            CommitmentDiscountStatus::parse,
+            "Used, Unused",
+        )?,
         commitment_discount_type: text(row, cols, F::CommitmentDiscountType),
         commitment_discount_unit: text(row, cols, F::CommitmentDiscountUnit),
         consumed_quantity: row.decimal(cols.get(F::ConsumedQuantity))?,
@@ -189,9 +248,16 @@ fn record<C: Cells>(row: &C, cols: &Columns) -> Result<FocusRecord, NormalizeErr
             None => billed,
         },
         list_unit_price: row.decimal(cols.get(F::ListUnitPrice))?,
-        pricing_category: enum_value(row, cols, F::PricingCategory, PricingCategory::parse, "Standard, Dynamic, Committed, Other")?,
+        pricing_category: enum_value(
+            row,
+            cols,
+            F::PricingCategory,
+            PricingCategory::parse,
+            "Standard, Dynamic, Committed, Other",
+        )?,
         pricing_currency: text(row, cols, F::PricingCurrency).map(|t| Currency::new(&t)),
-        pricing_currency_contracted_unit_price: row.decimal(cols.get(F::PricingCurrencyContractedUnitPrice))?,
+        pricing_currency_contracted_unit_price: row
+            .decimal(cols.get(F::PricingCurrencyContractedUnitPrice))?,
         pricing_currency_effective_cost: row.decimal(cols.get(F::PricingCurrencyEffectiveCost))?,
         pricing_currency_list_unit_price: row.decimal(cols.get(F::PricingCurrencyListUnitPrice))?,
         pricing_quantity: row.decimal(cols.get(F::PricingQuantity))?,
@@ -238,7 +304,10 @@ pub struct FocusStream {
 /// Opens a FOCUS CSV or Parquet file.
 pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, NormalizeError> {
     let path = job.inputs.first().ok_or_else(|| {
-        NormalizeError::file("(none)", crate::error::NormalizeErrorKind::Malformed("no input file".into()))
+        NormalizeError::file(
+            "(none)",
+            crate::error::NormalizeErrorKind::Malformed("no input file".into()),
+        )
     })?;
     let input = Input::open(path, progress)?;
     let (source, headers) = match input.format {
@@ -255,7 +324,11 @@ pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, Nor
     };
     let file = path.display().to_string();
     let cols = Columns::resolve(&headers);
-    for c in [FocusColumn::BilledCost, FocusColumn::ChargeCategory, FocusColumn::ChargePeriodStart] {
+    for c in [
+        FocusColumn::BilledCost,
+        FocusColumn::ChargeCategory,
+        FocusColumn::ChargePeriodStart,
+    ] {
         if cols.get(c).is_none() {
             return Err(NormalizeError::missing_column(&file, c.name()));
         }
@@ -310,7 +383,11 @@ impl RecordStream for FocusStream {
     }
 
     fn extension_columns(&self) -> Vec<Text> {
-        self.cols.extensions.iter().map(|(n, _)| n.clone()).collect()
+        self.cols
+            .extensions
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     fn source_totals(&self) -> SourceTotals {

@@ -134,7 +134,11 @@ impl Job {
 
     /// A display name for the job (its files).
     pub fn name(&self) -> String {
-        let mut names: Vec<String> = self.inputs.iter().map(|p| p.display().to_string()).collect();
+        let mut names: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         names.extend(self.amortized.iter().map(|p| p.display().to_string()));
         names.join(" + ")
     }
@@ -190,9 +194,15 @@ pub fn detect(file: &str, headers: &[String], path: &Path) -> Result<Dialect, No
     if has("BilledCost") && (has("ChargePeriodStart") || has("ChargeCategory")) {
         return Ok(Dialect::Focus);
     }
-    if has_ci("MeterCategory") && (has_ci("CostInBillingCurrency") || has_ci("Cost") || has_ci("PreTaxCost")) {
+    if has_ci("MeterCategory")
+        && (has_ci("CostInBillingCurrency") || has_ci("Cost") || has_ci("PreTaxCost"))
+    {
         let lower = path.to_string_lossy().to_ascii_lowercase();
-        return Ok(if lower.contains("amortiz") { Dialect::AzureAmortized } else { Dialect::AzureActual });
+        return Ok(if lower.contains("amortiz") {
+            Dialect::AzureAmortized
+        } else {
+            Dialect::AzureActual
+        });
     }
     if has("billing_account_id") && has("cost") {
         return Ok(Dialect::GcpBilling);
@@ -214,7 +224,9 @@ pub fn detect(file: &str, headers: &[String], path: &Path) -> Result<Dialect, No
             NormalizeErrorKind::UnknownDialect(format!("the header has a single column{hint}")),
         ));
     }
-    let recommendation = headers.iter().any(|h| h.to_ascii_lowercase().contains("recommend"));
+    let recommendation = headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().contains("recommend"));
     if recommendation {
         return Err(NormalizeError::line(
             file,
@@ -232,7 +244,11 @@ pub fn detect(file: &str, headers: &[String], path: &Path) -> Result<Dialect, No
             "the header ({}{}) matches none of: {}; force one with --from",
             shown.join(", "),
             if headers.len() > 6 { ", ..." } else { "" },
-            Dialect::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+            Dialect::ALL
+                .iter()
+                .map(|d| d.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     ))
 }
@@ -250,7 +266,10 @@ pub fn plan(paths: &[PathBuf], forced: Option<Dialect>) -> Result<Vec<Job>, Norm
             Sniffed::CostExplorerJson => Dialect::AwsCostExplorer,
             Sniffed::GcpJson => Dialect::GcpBilling,
             Sniffed::OtherJson(msg) if forced.is_none() => {
-                return Err(NormalizeError::file(file, NormalizeErrorKind::UnknownDialect(msg)));
+                return Err(NormalizeError::file(
+                    file,
+                    NormalizeErrorKind::UnknownDialect(msg),
+                ));
             }
             Sniffed::OtherJson(_) => forced.unwrap_or(Dialect::Focus),
             Sniffed::Columns(headers) => match forced {
@@ -262,7 +281,11 @@ pub fn plan(paths: &[PathBuf], forced: Option<Dialect>) -> Result<Vec<Job>, Norm
         match dialect {
             Dialect::AzureActual => azure_actual.push(path.clone()),
             Dialect::AzureAmortized => azure_amortized.push(path.clone()),
-            d => jobs.push(Job { dialect: d, inputs: vec![path.clone()], amortized: Vec::new() }),
+            d => jobs.push(Job {
+                dialect: d,
+                inputs: vec![path.clone()],
+                amortized: Vec::new(),
+            }),
         }
     }
     jobs.extend(azure::group_jobs(azure_actual, azure_amortized));

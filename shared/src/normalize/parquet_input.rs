@@ -21,15 +21,23 @@ use crate::normalize::csv_input::Cells;
 use crate::time::{parse_timestamp, Timestamp};
 
 fn pq_err(file: &str, e: impl std::fmt::Display) -> NormalizeError {
-    NormalizeError::file(file, NormalizeErrorKind::Malformed(format!("invalid Parquet: {e}")))
+    NormalizeError::file(
+        file,
+        NormalizeErrorKind::Malformed(format!("invalid Parquet: {e}")),
+    )
 }
 
 /// Column names of a Parquet file's schema.
 pub fn column_names(path: &Path) -> Result<Vec<String>, NormalizeError> {
     let file = path.display().to_string();
-    let f = File::open(path).map_err(|e| NormalizeError::file(&file, NormalizeErrorKind::Io(e.to_string())))?;
+    let f = File::open(path)
+        .map_err(|e| NormalizeError::file(&file, NormalizeErrorKind::Io(e.to_string())))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| pq_err(&file, e))?;
-    Ok(b.schema().fields().iter().map(|f| f.name().clone()).collect())
+    Ok(b.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect())
 }
 
 /// Rows of a Parquet file as text cells.
@@ -47,11 +55,28 @@ impl ParquetRows {
     /// Opens a Parquet file for reading.
     pub fn open(path: &Path) -> Result<ParquetRows, NormalizeError> {
         let file = path.display().to_string();
-        let f = File::open(path).map_err(|e| NormalizeError::file(&file, NormalizeErrorKind::Io(e.to_string())))?;
+        let f = File::open(path)
+            .map_err(|e| NormalizeError::file(&file, NormalizeErrorKind::Io(e.to_string())))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| pq_err(&file, e))?;
-        let headers = b.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let reader = b.with_batch_size(4096).build().map_err(|e| pq_err(&file, e))?;
-        Ok(ParquetRows { file, headers, reader, batch: Vec::new(), batch_len: 0, pos: 0, row_number: 0 })
+        let headers = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let reader = b
+            .with_batch_size(4096)
+            .build()
+            .map_err(|e| pq_err(&file, e))?;
+        Ok(ParquetRows {
+            file,
+            headers,
+            reader,
+            batch: Vec::new(),
+            batch_len: 0,
+            pos: 0,
+            row_number: 0,
+        })
     }
 
     /// Column names.
@@ -77,7 +102,10 @@ impl ParquetRows {
         let i = self.pos;
         self.pos += 1;
         self.row_number += 1;
-        Some(Ok(ParquetRow { rows: self, index: i }))
+        Some(Ok(ParquetRow {
+            rows: self,
+            index: i,
+        }))
     }
 }
 
@@ -124,23 +152,43 @@ impl Cells for ParquetRow<'_> {
     }
 
     fn error(&self, idx: usize, msg: String) -> NormalizeError {
-        let col = self.rows.headers.get(idx).cloned().unwrap_or_else(|| "?".into());
-        NormalizeError::cell(&self.rows.file, self.rows.row_number, col, NormalizeErrorKind::InvalidValue(msg))
+        let col = self
+            .rows
+            .headers
+            .get(idx)
+            .cloned()
+            .unwrap_or_else(|| "?".into());
+        NormalizeError::cell(
+            &self.rows.file,
+            self.rows.row_number,
+            col,
+            NormalizeErrorKind::InvalidValue(msg),
+        )
     }
 }
 
 fn batch_to_text(b: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, String> {
-    b.columns().iter().map(|c| array_to_text(c.as_ref())).collect()
+    b.columns()
+        .iter()
+        .map(|c| array_to_text(c.as_ref()))
+        .collect()
 }
 
 fn ts_text(v: i64, unit: &TimeUnit) -> Option<String> {
     let (secs, nanos) = match unit {
         TimeUnit::Second => (v, 0),
         TimeUnit::Millisecond => (v.div_euclid(1000), (v.rem_euclid(1000) * 1_000_000) as u32),
-        TimeUnit::Microsecond => (v.div_euclid(1_000_000), (v.rem_euclid(1_000_000) * 1000) as u32),
-        TimeUnit::Nanosecond => (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000) as u32),
+        TimeUnit::Microsecond => (
+            v.div_euclid(1_000_000),
+            (v.rem_euclid(1_000_000) * 1000) as u32,
+        ),
+        TimeUnit::Nanosecond => (
+            v.div_euclid(1_000_000_000),
+            v.rem_euclid(1_000_000_000) as u32,
+        ),
     };
-    chrono::DateTime::from_timestamp(secs, nanos).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
+    chrono::DateTime::from_timestamp(secs, nanos)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
 }
 
 fn scalar_json(a: &dyn Array, i: usize) -> Result<serde_json::Value, String> {

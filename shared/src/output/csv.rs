@@ -12,7 +12,7 @@ use crate::focus::FocusRecord;
 
 enum Out {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for Out {
@@ -52,12 +52,29 @@ pub struct CsvSink {
 
 impl CsvSink {
     /// Starts a CSV file and writes the header.
-    pub fn new(file: File, path: &Path, columns: OutputColumns, gzip: bool) -> Result<CsvSink, OutputError> {
+    pub fn new(
+        file: File,
+        path: &Path,
+        columns: OutputColumns,
+        gzip: bool,
+    ) -> Result<CsvSink, OutputError> {
         let buf = BufWriter::with_capacity(256 * 1024, file);
-        let out = if gzip { Out::Gzip(GzEncoder::new(buf, Compression::default())) } else { Out::Plain(buf) };
+        let out = if gzip {
+            Out::Gzip(Box::new(GzEncoder::new(buf, Compression::default())))
+        } else {
+            Out::Plain(buf)
+        };
         let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(columns.names()).map_err(|e| write_err(path, e))?;
-        Ok(CsvSink { writer, columns, path: path.to_path_buf(), rows: 0, row: Vec::new() })
+        writer
+            .write_record(columns.names())
+            .map_err(|e| write_err(path, e))?;
+        Ok(CsvSink {
+            writer,
+            columns,
+            path: path.to_path_buf(),
+            rows: 0,
+            row: Vec::new(),
+        })
     }
 }
 
@@ -68,16 +85,22 @@ impl FocusSink for CsvSink {
             self.row.push(r.cell(*c).unwrap_or_default());
         }
         for e in &self.columns.extensions {
-            self.row.push(r.extension(e).unwrap_or_default().to_string());
+            self.row
+                .push(r.extension(e).unwrap_or_default().to_string());
         }
-        self.writer.write_record(&self.row).map_err(|e| write_err(&self.path, e))?;
+        self.writer
+            .write_record(&self.row)
+            .map_err(|e| write_err(&self.path, e))?;
         self.rows += 1;
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<u64, OutputError> {
         let path = self.path.clone();
-        let inner = self.writer.into_inner().map_err(|e| write_err(&path, e.error()))?;
+        let inner = self
+            .writer
+            .into_inner()
+            .map_err(|e| write_err(&path, e.error()))?;
         inner.finish().map_err(|e| write_err(&path, e))?;
         Ok(self.rows)
     }

@@ -74,7 +74,10 @@ impl OutputColumns {
                 ext.push(e);
             }
         }
-        OutputColumns { focus: FocusColumn::FOCUS_1_2.to_vec(), extensions: ext }
+        OutputColumns {
+            focus: FocusColumn::FOCUS_1_2.to_vec(),
+            extensions: ext,
+        }
     }
 
     /// Header names in order.
@@ -117,7 +120,10 @@ impl PendingFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| write_err(target, e))?;
-        Ok(PendingFile { tmp, target: target.to_path_buf() })
+        Ok(PendingFile {
+            tmp,
+            target: target.to_path_buf(),
+        })
     }
 
     /// A second handle to the temporary file for writing.
@@ -128,7 +134,9 @@ impl PendingFile {
     /// Moves the finished file into place.
     pub fn commit(self) -> Result<PathBuf, OutputError> {
         let target = self.target.clone();
-        self.tmp.persist(&target).map_err(|e| write_err(&target, e.error))?;
+        self.tmp
+            .persist(&target)
+            .map_err(|e| write_err(&target, e.error))?;
         Ok(target)
     }
 
@@ -139,18 +147,47 @@ impl PendingFile {
 }
 
 pub(crate) fn write_err(path: &Path, e: impl std::fmt::Display) -> OutputError {
-    OutputError::Write { path: path.display().to_string(), message: e.to_string() }
+    OutputError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// Opens a sink of the format the target's name asks for, writing into `pending`.
-pub fn open_sink(pending: &PendingFile, columns: OutputColumns) -> Result<Box<dyn FocusSink>, OutputError> {
+pub fn open_sink(
+    pending: &PendingFile,
+    columns: OutputColumns,
+) -> Result<Box<dyn FocusSink>, OutputError> {
     let file = pending.writer()?;
     let target = pending.target();
     match OutputFormat::from_path(target)? {
         OutputFormat::Csv => {
-            let gzip = target.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
+            let gzip = target
+                .to_string_lossy()
+                .to_ascii_lowercase()
+                .ends_with(".gz");
             Ok(Box::new(CsvSink::new(file, target, columns, gzip)?))
         }
         OutputFormat::Parquet => Ok(Box::new(ParquetSink::new(file, target, columns)?)),
+    }
+}
+
+/// Writes every record to several sinks (e.g. Parquet and CSV at once).
+pub struct TeeSink(pub Vec<Box<dyn FocusSink>>);
+
+impl FocusSink for TeeSink {
+    fn write(&mut self, record: &FocusRecord) -> Result<(), OutputError> {
+        for s in &mut self.0 {
+            s.write(record)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<u64, OutputError> {
+        let mut rows = 0;
+        for s in self.0 {
+            rows = s.finish()?;
+        }
+        Ok(rows)
     }
 }

@@ -46,7 +46,9 @@ fn kind(c: FocusColumn) -> Kind {
         | F::PricingCurrencyEffectiveCost
         | F::PricingCurrencyListUnitPrice
         | F::PricingQuantity => Kind::Decimal,
-        F::BillingPeriodEnd | F::BillingPeriodStart | F::ChargePeriodEnd | F::ChargePeriodStart => Kind::Time,
+        F::BillingPeriodEnd | F::BillingPeriodStart | F::ChargePeriodEnd | F::ChargePeriodStart => {
+            Kind::Time
+        }
         _ => Kind::Text,
     }
 }
@@ -108,7 +110,11 @@ pub struct ParquetSink {
 
 impl ParquetSink {
     /// Starts a Parquet file.
-    pub fn new(file: File, path: &Path, columns: OutputColumns) -> Result<ParquetSink, OutputError> {
+    pub fn new(
+        file: File,
+        path: &Path,
+        columns: OutputColumns,
+    ) -> Result<ParquetSink, OutputError> {
         let mut fields = Vec::new();
         for c in &columns.focus {
             let dt = match kind(*c) {
@@ -126,7 +132,8 @@ impl ParquetSink {
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(BATCH_ROWS * 8))
             .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| write_err(path, e))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .map_err(|e| write_err(path, e))?;
         let mut sink = ParquetSink {
             writer,
             schema,
@@ -146,13 +153,19 @@ impl ParquetSink {
             b.push(match kind(*c) {
                 Kind::Text => Col::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
                 Kind::Decimal => Col::Decimal(
-                    Decimal128Builder::with_capacity(BATCH_ROWS).with_data_type(DataType::Decimal128(38, SCALE as i8)),
+                    Decimal128Builder::with_capacity(BATCH_ROWS)
+                        .with_data_type(DataType::Decimal128(38, SCALE as i8)),
                 ),
-                Kind::Time => Col::Time(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC")),
+                Kind::Time => Col::Time(
+                    TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
+                ),
             });
         }
         for _ in &self.columns.extensions {
-            b.push(Col::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 8)));
+            b.push(Col::Text(StringBuilder::with_capacity(
+                BATCH_ROWS,
+                BATCH_ROWS * 8,
+            )));
         }
         b
     }
@@ -173,8 +186,11 @@ impl ParquetSink {
                 }
             })
             .collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| write_err(&self.path, e))?;
-        self.writer.write(&batch).map_err(|e| write_err(&self.path, e))?;
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| write_err(&self.path, e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| write_err(&self.path, e))?;
         self.pending = 0;
         Ok(())
     }
@@ -185,8 +201,12 @@ impl FocusSink for ParquetSink {
         let nf = self.columns.focus.len();
         for (i, b) in self.builders.iter_mut().enumerate() {
             match b {
-                Col::Decimal(b) => b.append_option(decimal_of(r, self.columns.focus[i]).map(to_i128)),
-                Col::Time(b) => b.append_option(time_of(r, self.columns.focus[i]).map(|t| t.timestamp_micros())),
+                Col::Decimal(b) => {
+                    b.append_option(decimal_of(r, self.columns.focus[i]).map(to_i128))
+                }
+                Col::Time(b) => {
+                    b.append_option(time_of(r, self.columns.focus[i]).map(|t| t.timestamp_micros()))
+                }
                 Col::Text(b) if i < nf => b.append_option(r.cell(self.columns.focus[i])),
                 Col::Text(b) => b.append_option(r.extension(&self.columns.extensions[i - nf])),
             }

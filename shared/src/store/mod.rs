@@ -83,3 +83,6 @@ pub trait CostStore {
     /// Load history, newest first.
     fn loads(&self) -> Result<Vec<LoadInfo>, StoreError>;
 }
+
+#[cfg(feature = "testkit")]
+pub mod contract;

@@ -1,0 +1,184 @@
+//! `costkit`: the command-line shell over costkit's core. The same normalizers, aggregates and
+//! store port the serverless functions use, with an embedded SQLite store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod commands;
+mod demo;
+mod progress;
+
+/// Multi-cloud cost toolkit: billing exports in, FOCUS 1.2 out, exact to the last digit.
+#[derive(Debug, Parser)]
+#[command(name = "costkit", version, about, long_about = None)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert billing exports (AWS CUR/CUR 2.0/Cost Explorer, Azure, GCP, FOCUS) to one FOCUS 1.2 file.
+    Normalize(NormalizeArgs),
+    /// Normalize billing exports and load them into the store (a re-loaded billing period replaces the old one).
+    Load(LoadArgs),
+    /// Print spend from the store, grouped by a dimension or a tag.
+    Summary(SummaryArgs),
+    /// List past loads and the billing periods each one owns.
+    Loads(StoreArg),
+    /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
+    Demo(DemoArgs),
+}
+
+/// Input selection shared by normalize and load.
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// Billing export files (CSV, CSV.gz, Parquet, JSON, NDJSON). The dialect is detected from the header.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+
+    /// Force the input dialect instead of detecting it.
+    #[arg(long = "from", value_name = "DIALECT", value_parser = commands::parse_dialect)]
+    from: Option<costkit_core::normalize::Dialect>,
+}
+
+#[derive(Debug, Args)]
+struct StoreArg {
+    /// The SQLite store file.
+    #[arg(long, env = "COSTKIT_STORE", default_value = "costkit.db")]
+    store: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct NormalizeArgs {
+    #[command(flatten)]
+    input: InputArgs,
+
+    /// Output file: .parquet, .csv or .csv.gz. Written only if every input succeeds.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    input: InputArgs,
+
+    #[command(flatten)]
+    store: StoreArg,
+
+    /// Also write the FOCUS records to this file (.parquet, .csv, .csv.gz).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+/// Which cost to report.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Basis {
+    /// BilledCost: what the invoices say.
+    Billed,
+    /// EffectiveCost: amortized (commitment purchases spread over the usage they cover).
+    Effective,
+}
+
+/// Output format of a summary.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// A readable table, amounts rounded to cents.
+    Table,
+    /// CSV with exact amounts.
+    Csv,
+    /// JSON with exact amounts (as strings).
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct SummaryArgs {
+    #[command(flatten)]
+    store: StoreArg,
+
+    /// Group by: provider, account, service, region, charge-category, or tag:KEY.
+    #[arg(long, default_value = "provider", value_parser = commands::parse_group_by)]
+    by: costkit_core::aggregate::GroupBy,
+
+    /// Only this billing period (YYYY-MM).
+    #[arg(long, value_parser = commands::parse_period)]
+    period: Option<String>,
+
+    /// Only this provider (as in ProviderName, e.g. AWS, Microsoft, Google Cloud).
+    #[arg(long)]
+    provider: Option<String>,
+
+    /// Cost basis.
+    #[arg(long, value_enum, default_value_t = Basis::Billed)]
+    basis: Basis,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where the demo writes its store, inputs and FOCUS output (recreated on every run).
+    #[arg(long, default_value = "costkit-demo")]
+    dir: PathBuf,
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Normalize(a) => commands::normalize(&a.input.files, a.input.from, &a.output),
+        Command::Load(a) => commands::load(
+            &a.input.files,
+            a.input.from,
+            &a.store.store,
+            a.output.as_deref(),
+        ),
+        Command::Summary(a) => commands::summary(&commands::SummaryRequest {
+            store: a.store.store,
+            by: a.by,
+            period: a.period,
+            provider: a.provider,
+            basis: match a.basis {
+                Basis::Billed => costkit_core::aggregate::CostBasis::Billed,
+                Basis::Effective => costkit_core::aggregate::CostBasis::Effective,
+            },
+            format: match a.format {
+                Format::Table => commands::OutFormat::Table,
+                Format::Csv => commands::OutFormat::Csv,
+                Format::Json => commands::OutFormat::Json,
+            },
+        }),
+        Command::Loads(a) => commands::loads(&a.store),
+        Command::Demo(a) => demo::run(&a.dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check and test. This is the command the README names and CI runs.
+# Set-up is included: the Rust toolchain comes from rust-toolchain.toml via rustup, and the
+# FOCUS validator's Python venv is created on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+cargo --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "core dependency check (cargo tree)"
+scripts/check-core-deps.sh
+
+step "cargo test"
+mkdir -p target
+cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+# One closing line for CI readers: totals over every test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nall test binaries: %d passed, %d failed, %d ignored\n", p, f, i }' target/test-output.txt
+
+if [ -x scripts/validate-samples.sh ]; then
+  step "FOCUS validator on the output of every sample"
+  scripts/validate-samples.sh
+fi
