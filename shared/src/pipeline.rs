@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use crate::aggregate::LoadBatch;
 use crate::error::NormalizeError;
+use crate::focus::FocusRecord;
 use crate::input::Progress;
 use crate::money::CurrencyTotals;
 use crate::normalize::{Dialect, Job, SourceTotals};
@@ -70,8 +71,14 @@ pub fn extension_columns(jobs: &[Job]) -> Result<Vec<Text>, NormalizeError> {
     Ok(cols)
 }
 
+/// Records handed from the reading thread to the writing thread at a time.
+const CHUNK: usize = 2048;
+
 /// Runs the jobs in order. Records go to `sink` and `batch` when given; `tick` is called every
-/// 4,096 records (progress bars).
+/// chunk of records (progress bars).
+///
+/// Each job's stream is read on its own thread while this thread writes and aggregates, so parsing
+/// and writing overlap on two cores. Memory stays bounded: at most a few chunks are in flight.
 pub fn run(
     jobs: &[Job],
     progress: &Progress,
@@ -81,24 +88,78 @@ pub fn run(
 ) -> Result<Vec<JobOutcome>, PipelineError> {
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let mut stream = job.open(progress)?;
+        let stream = job.open(progress)?;
         let mut billed = CurrencyTotals::default();
         let mut effective = CurrencyTotals::default();
         let mut records = 0u64;
-        for rec in stream.by_ref() {
-            let rec = rec?;
-            billed.add(&rec.billing_currency, rec.billed_cost);
-            effective.add(&rec.billing_currency, rec.effective_cost);
-            if let Some(s) = sink.as_deref_mut() {
-                s.write(&rec)?;
-            }
-            if let Some(b) = batch.as_deref_mut() {
-                b.add(&rec);
-            }
-            records += 1;
-            if records.is_multiple_of(4096) {
+        let (stream, failure) = std::thread::scope(|scope| -> Result<_, PipelineError> {
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<Result<Vec<FocusRecord>, NormalizeError>>(4);
+            let reader = scope.spawn(move || {
+                let mut stream = stream;
+                let mut chunk = Vec::with_capacity(CHUNK);
+                for rec in stream.by_ref() {
+                    match rec {
+                        Ok(r) => {
+                            chunk.push(r);
+                            if chunk.len() == CHUNK {
+                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                                if tx.send(Ok(full)).is_err() {
+                                    return stream;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return stream;
+                        }
+                    }
+                }
+                if !chunk.is_empty() {
+                    let _ = tx.send(Ok(chunk));
+                }
+                stream
+            });
+            let mut failure: Option<PipelineError> = None;
+            for msg in rx.iter() {
+                let chunk = match msg {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failure = Some(e.into());
+                        break;
+                    }
+                };
+                for rec in &chunk {
+                    billed.add(&rec.billing_currency, rec.billed_cost);
+                    effective.add(&rec.billing_currency, rec.effective_cost);
+                    if let Some(s) = sink.as_deref_mut() {
+                        if let Err(e) = s.write(rec) {
+                            failure = Some(e.into());
+                            break;
+                        }
+                    }
+                    if let Some(b) = batch.as_deref_mut() {
+                        b.add(rec);
+                    }
+                }
+                records += chunk.len() as u64;
+                if failure.is_some() {
+                    break;
+                }
                 tick();
             }
+            // Dropping the receiver stops the reader at its next send.
+            drop(rx);
+            let stream = reader.join().map_err(|_| {
+                PipelineError::Normalize(NormalizeError::file(
+                    job.name(),
+                    crate::error::NormalizeErrorKind::Io("the reading thread panicked".into()),
+                ))
+            })?;
+            Ok((stream, failure))
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
         }
         let source = stream.source_totals();
         let name = job.name();

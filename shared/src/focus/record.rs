@@ -4,6 +4,8 @@
 //! extension columns. Costs are exact decimals in [`FocusRecord::billing_currency`]; periods are UTC
 //! with exclusive ends.
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use super::enums::*;
@@ -515,6 +517,143 @@ impl FocusRecord {
             }
             FocusColumn::ServiceProviderName => Some(self.service_provider_name.to_string()),
             FocusColumn::HostProviderName => Some(self.host_provider_name.to_string()),
+        }
+    }
+
+    /// Like [`FocusRecord::cell`], but borrows text columns instead of copying them (the output
+    /// writers call this once per cell, so it matters at a million rows).
+    pub fn cell_ref(&self, col: FocusColumn) -> Option<Cow<'_, str>> {
+        match col {
+            FocusColumn::AvailabilityZone => self
+                .availability_zone
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::BilledCost => self.cell(col).map(Cow::Owned),
+            FocusColumn::BillingAccountId => Some(Cow::Borrowed(self.billing_account_id.as_str())),
+            FocusColumn::BillingAccountName => self
+                .billing_account_name
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::BillingAccountType => self
+                .billing_account_type
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::BillingCurrency => Some(Cow::Borrowed(self.billing_currency.as_str())),
+            FocusColumn::BillingPeriodEnd => self.cell(col).map(Cow::Owned),
+            FocusColumn::BillingPeriodStart => self.cell(col).map(Cow::Owned),
+            FocusColumn::CapacityReservationId => self
+                .capacity_reservation_id
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::CapacityReservationStatus => self
+                .capacity_reservation_status
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ChargeCategory => Some(Cow::Borrowed(self.charge_category.as_str())),
+            FocusColumn::ChargeClass => self.charge_class.map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ChargeDescription => self
+                .charge_description
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ChargeFrequency => {
+                self.charge_frequency.map(|v| Cow::Borrowed(v.as_str()))
+            }
+            FocusColumn::ChargePeriodEnd => self.cell(col).map(Cow::Owned),
+            FocusColumn::ChargePeriodStart => self.cell(col).map(Cow::Owned),
+            FocusColumn::CommitmentDiscountCategory => self
+                .commitment_discount_category
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::CommitmentDiscountId => self
+                .commitment_discount_id
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::CommitmentDiscountName => self
+                .commitment_discount_name
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::CommitmentDiscountQuantity => self.cell(col).map(Cow::Owned),
+            FocusColumn::CommitmentDiscountStatus => self
+                .commitment_discount_status
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::CommitmentDiscountType => self
+                .commitment_discount_type
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::CommitmentDiscountUnit => self
+                .commitment_discount_unit
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ConsumedQuantity => self.cell(col).map(Cow::Owned),
+            FocusColumn::ConsumedUnit => self
+                .consumed_unit
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ContractedCost => self.cell(col).map(Cow::Owned),
+            FocusColumn::ContractedUnitPrice => self.cell(col).map(Cow::Owned),
+            FocusColumn::EffectiveCost => self.cell(col).map(Cow::Owned),
+            FocusColumn::InvoiceId => self.invoice_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::InvoiceIssuerName => {
+                Some(Cow::Borrowed(self.invoice_issuer_name.as_str()))
+            }
+            FocusColumn::ListCost => self.cell(col).map(Cow::Owned),
+            FocusColumn::ListUnitPrice => self.cell(col).map(Cow::Owned),
+            FocusColumn::PricingCategory => {
+                self.pricing_category.map(|v| Cow::Borrowed(v.as_str()))
+            }
+            FocusColumn::PricingCurrency => self
+                .pricing_currency
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::PricingCurrencyContractedUnitPrice => self.cell(col).map(Cow::Owned),
+            FocusColumn::PricingCurrencyEffectiveCost => self.cell(col).map(Cow::Owned),
+            FocusColumn::PricingCurrencyListUnitPrice => self.cell(col).map(Cow::Owned),
+            FocusColumn::PricingQuantity => self.cell(col).map(Cow::Owned),
+            FocusColumn::PricingUnit => self
+                .pricing_unit
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ProviderName => Some(Cow::Borrowed(self.provider_name.as_str())),
+            FocusColumn::PublisherName => Some(Cow::Borrowed(self.publisher_name.as_str())),
+            FocusColumn::RegionId => self.region_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::RegionName => self.region_name.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ResourceId => self.resource_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ResourceName => self
+                .resource_name
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ResourceType => self
+                .resource_type
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::ServiceCategory => Some(Cow::Borrowed(self.service_category.as_str())),
+            FocusColumn::ServiceName => Some(Cow::Borrowed(self.service_name.as_str())),
+            FocusColumn::ServiceSubcategory => self
+                .service_subcategory
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::SkuId => self.sku_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::SkuMeter => self.sku_meter.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::SkuPriceDetails => self.cell(col).map(Cow::Owned),
+            FocusColumn::SkuPriceId => self
+                .sku_price_id
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::SubAccountId => self
+                .sub_account_id
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::SubAccountName => self
+                .sub_account_name
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::SubAccountType => self
+                .sub_account_type
+                .as_ref()
+                .map(|v| Cow::Borrowed(v.as_str())),
+            FocusColumn::Tags => self.cell(col).map(Cow::Owned),
+            FocusColumn::ServiceProviderName => {
+                Some(Cow::Borrowed(self.service_provider_name.as_str()))
+            }
+            FocusColumn::HostProviderName => Some(Cow::Borrowed(self.host_provider_name.as_str())),
         }
     }
 

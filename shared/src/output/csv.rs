@@ -47,7 +47,6 @@ pub struct CsvSink {
     columns: OutputColumns,
     path: PathBuf,
     rows: u64,
-    row: Vec<String>,
 }
 
 impl CsvSink {
@@ -73,24 +72,27 @@ impl CsvSink {
             columns,
             path: path.to_path_buf(),
             rows: 0,
-            row: Vec::new(),
         })
     }
 }
 
 impl FocusSink for CsvSink {
     fn write(&mut self, r: &FocusRecord) -> Result<(), OutputError> {
-        self.row.clear();
+        let path = &self.path;
         for c in &self.columns.focus {
-            self.row.push(r.cell(*c).unwrap_or_default());
+            let v = r.cell_ref(*c);
+            self.writer
+                .write_field(v.as_deref().unwrap_or(""))
+                .map_err(|e| write_err(path, e))?;
         }
         for e in &self.columns.extensions {
-            self.row
-                .push(r.extension(e).unwrap_or_default().to_string());
+            self.writer
+                .write_field(r.extension(e).unwrap_or(""))
+                .map_err(|e| write_err(path, e))?;
         }
         self.writer
-            .write_record(&self.row)
-            .map_err(|e| write_err(&self.path, e))?;
+            .write_record(std::iter::empty::<&[u8]>())
+            .map_err(|e| write_err(path, e))?;
         self.rows += 1;
         Ok(())
     }

@@ -207,7 +207,7 @@ impl FocusSink for ParquetSink {
                 Col::Time(b) => {
                     b.append_option(time_of(r, self.columns.focus[i]).map(|t| t.timestamp_micros()))
                 }
-                Col::Text(b) if i < nf => b.append_option(r.cell(self.columns.focus[i])),
+                Col::Text(b) if i < nf => b.append_option(r.cell_ref(self.columns.focus[i])),
                 Col::Text(b) => b.append_option(r.extension(&self.columns.extensions[i - nf])),
             }
         }

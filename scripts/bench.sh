@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark, run by hand (never in CI): costkit against focus-converter and DuckDB on generated
+# legacy-CUR files, measured side by side in one run on this machine.
+#
+#   scripts/bench.sh            # 1M rows
+#   scripts/bench.sh 1000000 4000000
+#
+# Needs python3 (3.11 for focus-converter) and network access to PyPI for the two baselines.
+# Data and venvs go to ${BENCH_DIR:-bench-data}/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=${BENCH_DIR:-bench-data}
+mkdir -p "$BENCH"
+ROWS=("$@")
+[ ${#ROWS[@]} -eq 0 ] && ROWS=(1000000)
+
+cargo build --release -p costkit-cli
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+COSTKIT="$target_dir/release/costkit"
+
+if [ ! -x "$BENCH/venv-duckdb/bin/python" ]; then
+  python3 -m venv "$BENCH/venv-duckdb"
+  "$BENCH/venv-duckdb/bin/pip" install -q 'duckdb==2.0.1'
+fi
+if [ ! -x "$BENCH/venv-fc/bin/focus-converter" ]; then
+  python3.11 -m venv "$BENCH/venv-fc"
+  "$BENCH/venv-fc/bin/pip" install -q 'focus-converter==1.0.0' 'click<8.2' 'multimethod<1.11'
+fi
+
+# measure NAME CMD... : prints wall seconds and peak RSS (MB) of the command.
+measure() {
+  local name=$1; shift
+  local out
+  out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$BENCH/last.err"; } 2>&1 ) || true
+  # /usr/bin/time writes its line last on stderr.
+  local line
+  line=$(tail -n 1 "$BENCH/last.err")
+  local secs=${line% *} kb=${line#* }
+  printf '| %-58s | %8s s | %7d MB |\n' "$name" "$secs" "$((kb / 1024))"
+}
+
+echo
+echo "| command | wall | peak RSS |"
+echo "|---|---|---|"
+for rows in "${ROWS[@]}"; do
+  csv="$BENCH/cur_${rows}.csv"
+  [ -f "$csv" ] || python3 tools/gen_cur.py --rows "$rows" --seed 42 --out "$csv"
+  size=$(du -m "$csv" | cut -f1)
+  echo "| **${rows} rows, ${size} MB legacy CUR CSV** | | |"
+  rm -f "$BENCH/out.parquet" "$BENCH/bench.db"*
+  measure "costkit normalize -o out.parquet" "$COSTKIT" normalize "$csv" -o "$BENCH/out.parquet"
+  rm -rf "$BENCH/fc-out"; mkdir -p "$BENCH/fc-out"
+  measure "focus-converter convert (parquet)" "$BENCH/venv-fc/bin/focus-converter" convert --provider aws-cur \
+    --data-format csv --data-path "$csv" --export-path "$BENCH/fc-out" --export-format parquet \
+    --no-export-include-source-columns
+  measure "costkit load (into SQLite)" "$COSTKIT" load "$csv" --store "$BENCH/bench.db"
+  measure "costkit summary --by service" "$COSTKIT" summary --store "$BENCH/bench.db" --by service
+  cat > "$BENCH/duck.py" <<PY
+import duckdb
+con = duckdb.connect()
+rows = con.sql("""
+  SELECT date_trunc('day', CAST("lineItem/UsageStartDate" AS TIMESTAMP)) AS day,
+         "lineItem/ProductCode" AS service, "lineItem/UsageAccountId" AS account,
+         SUM(CAST("lineItem/UnblendedCost" AS DECIMAL(38, 10))) AS cost
+  FROM read_csv('$csv', header = true, all_varchar = true)
+  GROUP BY ALL""").fetchall()
+print(len(rows))
+PY
+  measure "duckdb read_csv + GROUP BY day, service, account" "$BENCH/venv-duckdb/bin/python" "$BENCH/duck.py"
+done
