@@ -508,8 +508,9 @@ fn describe(row: &dyn Cells, c: &Cols, lk: &Lookups) -> Result<Parsed, Normalize
         _ => None,
     };
 
+    // FOCUS asks for a PricingCategory on usage and purchases; tax, credits and adjustments have none.
     let pricing_category = match (category, pricing_model.as_str()) {
-        (ChargeCategory::Tax, _) => None,
+        (ChargeCategory::Tax | ChargeCategory::Credit | ChargeCategory::Adjustment, _) => None,
         // FOCUS: the purchase of a commitment is not itself priced by a commitment.
         (ChargeCategory::Purchase, "reservation" | "savingsplan") => {
             Some(PricingCategory::Standard)
