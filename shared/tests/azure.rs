@@ -460,6 +460,7 @@ fn real_ea_pair_is_joined_and_keeps_both_totals() {
     assert_eq!(out.totals.effective.as_ref().map(totals), Some(effective));
     // 28 amortized rows + the reservation purchase only the actual export has.
     assert_eq!(out.records.len(), 29);
+    assert_eq!(out.totals.rows, 11 + 28, "source rows read on both sides");
     let purchase = out
         .records
         .iter()

@@ -1066,6 +1066,7 @@ pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, Nor
             let (key, ordinal, cost, currency) = r?;
             stream.billed.add(&currency, cost);
             stream.stats.buffered += 1;
+            stream.stats.rows += 1;
             stream.pending.entry(key).or_default().push(Slot {
                 file: i as u32,
                 ordinal,
@@ -1107,7 +1108,13 @@ impl AzureStream {
                     .collect(),
             );
         }
-        let f = OpenFile::open(&path, &self.progress)?;
+        // The second pass over the actual files re-reads bytes already counted by the first.
+        let progress = if role == Role::JoinLeftover {
+            Progress::default()
+        } else {
+            self.progress.clone()
+        };
+        let f = OpenFile::open(&path, &progress)?;
         let key_idx = if role == Role::JoinAmortized {
             key_indexes(&f.headers, &self.key)
         } else {
@@ -1188,7 +1195,10 @@ impl AzureStream {
             }
         }
         self.stats.duplicate_tag_keys += p.duplicate_tag_keys;
-        self.stats.rows += 1;
+        if role != Role::JoinLeftover {
+            // Leftover actual rows were already counted when the actual side was buffered.
+            self.stats.rows += 1;
+        }
         let mut rec = p.rec;
         rec.billed_cost = billed;
         rec.effective_cost = effective;
