@@ -159,7 +159,12 @@ fn sniff(path: &Path) -> Result<Sniffed, NormalizeError> {
         Format::Json => {
             let head = input.peek()?;
             let text = String::from_utf8_lossy(&head[..head.len().min(64 * 1024)]).to_string();
-            if text.contains("\"ResultsByTime\"") {
+            // `json.dumps(sort_keys=True)` puts DimensionValueAttributes (one entry per account, so
+            // possibly long) and GroupDefinitions before ResultsByTime.
+            if text.contains("\"ResultsByTime\"")
+                || text.contains("\"GroupDefinitions\"")
+                || text.contains("\"DimensionValueAttributes\"")
+            {
                 Ok(Sniffed::CostExplorerJson)
             } else if text.contains("\"billing_account_id\"") {
                 Ok(Sniffed::GcpJson)
