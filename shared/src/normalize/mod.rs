@@ -192,7 +192,10 @@ pub fn detect(file: &str, headers: &[String], path: &Path) -> Result<Dialect, No
     if has("line_item_unblended_cost") || has("line_item_line_item_type") {
         return Ok(Dialect::AwsCur2);
     }
-    if has("BilledCost") && (has("ChargePeriodStart") || has("ChargeCategory")) {
+    // A FOCUS file that lost BilledCost is still FOCUS: its reader then names the missing column.
+    if (has("BilledCost") && (has("ChargePeriodStart") || has("ChargeCategory")))
+        || (has("ChargePeriodStart") && has("ChargeCategory") && has("BillingAccountId"))
+    {
         return Ok(Dialect::Focus);
     }
     if has_ci("MeterCategory") && (has_ci("CostInBillingCurrency") || has_ci("Cost") || has_ci("PreTaxCost")) {
