@@ -109,11 +109,24 @@ impl CsvInput {
             Ok(true) => {
                 let line = self.record.position().map(|p| p.line()).unwrap_or(0);
                 if std::str::from_utf8(self.record.as_slice()).is_err() {
-                    return Some(Err(NormalizeError::line(
-                        &self.file,
-                        line,
-                        NormalizeErrorKind::InvalidValue("row is not valid UTF-8".into()),
-                    )));
+                    let kind = NormalizeErrorKind::InvalidValue(
+                        "cell is not valid UTF-8 (is the file in another encoding?)".into(),
+                    );
+                    let bad = self
+                        .record
+                        .iter()
+                        .position(|f| std::str::from_utf8(f).is_err());
+                    return Some(Err(match bad {
+                        Some(i) => {
+                            let column = self
+                                .headers
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| format!("#{}", i + 1));
+                            NormalizeError::cell(&self.file, line, column, kind)
+                        }
+                        None => NormalizeError::line(&self.file, line, kind),
+                    }));
                 }
                 Some(Ok(Row {
                     record: &self.record,
@@ -123,7 +136,15 @@ impl CsvInput {
                     null_literal: self.null_literal,
                 }))
             }
-            Err(e) => Some(Err(csv_error(&self.file, &e))),
+            Err(e) => {
+                let mut err = csv_error(&self.file, &e);
+                // Read errors (a truncated gzip stream) carry no position: the reader's own position
+                // is the start of the row it could not finish.
+                if err.line.is_none() {
+                    err.line = Some(self.reader.position().line());
+                }
+                Some(Err(err))
+            }
         }
     }
 }

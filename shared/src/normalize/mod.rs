@@ -163,7 +163,12 @@ fn sniff(path: &Path) -> Result<Sniffed, NormalizeError> {
         Format::Json => {
             let head = input.peek()?;
             let text = String::from_utf8_lossy(&head[..head.len().min(64 * 1024)]).to_string();
-            if text.contains("\"ResultsByTime\"") {
+            // `json.dumps(sort_keys=True)` puts DimensionValueAttributes (one entry per account, so
+            // possibly long) and GroupDefinitions before ResultsByTime.
+            if text.contains("\"ResultsByTime\"")
+                || text.contains("\"GroupDefinitions\"")
+                || text.contains("\"DimensionValueAttributes\"")
+            {
                 Ok(Sniffed::CostExplorerJson)
             } else if text.contains("\"billing_account_id\"") {
                 Ok(Sniffed::GcpJson)
@@ -191,7 +196,10 @@ pub fn detect(file: &str, headers: &[String], path: &Path) -> Result<Dialect, No
     if has("line_item_unblended_cost") || has("line_item_line_item_type") {
         return Ok(Dialect::AwsCur2);
     }
-    if has("BilledCost") && (has("ChargePeriodStart") || has("ChargeCategory")) {
+    // A FOCUS file that lost BilledCost is still FOCUS: its reader then names the missing column.
+    if (has("BilledCost") && (has("ChargePeriodStart") || has("ChargeCategory")))
+        || (has("ChargePeriodStart") && has("ChargeCategory") && has("BillingAccountId"))
+    {
         return Ok(Dialect::Focus);
     }
     if has_ci("MeterCategory")
