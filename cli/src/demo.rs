@@ -24,10 +24,21 @@ macro_rules! sample {
 
 /// (path under inputs/, content). Attribution for every file is in samples/SOURCES.md.
 const SAMPLES: &[(&str, &[u8])] = &[
+    // AWS: a real anonymised legacy CUR, a generated one with every line item type, CUR 2.0, and a
+    // Cost Explorer response (hand-written, two pages).
     sample!(
         "aws/cur-legacy-anonymous.csv",
         "samples/aws/cur-legacy/focus-converters_sample-anonymous-aws-export-dataset.csv"
     ),
+    sample!(
+        "aws/cur-legacy-generated.csv.gz",
+        "tests/fixtures/aws/cur_legacy_3000.csv.gz"
+    ),
+    sample!(
+        "aws/cost-explorer-service-account.json",
+        "tests/fixtures/aws-ce/service-account-3days-2pages.json"
+    ),
+    // Azure: an EA actual + amortized pair (joined), an anonymised EA export in CAD, an MCA export.
     sample!(
         "azure/EA_ActualCost_Small.csv",
         "samples/azure/ea-actual/finops-toolkit_EA_ActualCost_Small.csv"
@@ -37,9 +48,17 @@ const SAMPLES: &[(&str, &[u8])] = &[
         "samples/azure/ea-amortized/finops-toolkit_EA_AmortizedCost_Small.csv"
     ),
     sample!(
-        "azure/ea-export-anonymous.csv",
+        "azure/ea-export-anonymous-cad.csv",
         "samples/azure/ea-export-generic/focus-converters_sample-anonymous-ea-export-dataset.csv"
     ),
+    sample!(
+        "azure/mca_ActualCost.csv",
+        "tests/fixtures/azure/mca_ActualCost.csv"
+    ),
+    // Google Cloud: hand-written BigQuery billing exports (no public sample exists).
+    sample!("gcp/standard.ndjson", "tests/fixtures/gcp/standard.ndjson"),
+    sample!("gcp/detailed.csv", "tests/fixtures/gcp/detailed.csv"),
+    // FOCUS 1.0 multi-provider sample data (FinOps Foundation).
     sample!(
         "focus/focus-1.0-sample-1000.csv",
         "samples/focus/focus-1.0-multi-provider/FOCUS-Sample-Data_focus_sample_1000.csv"
@@ -47,6 +66,11 @@ const SAMPLES: &[(&str, &[u8])] = &[
 ];
 
 fn write_samples(dir: &Path) -> Result<Vec<PathBuf>> {
+    let inputs = dir.join("inputs");
+    if inputs.exists() {
+        std::fs::remove_dir_all(&inputs)
+            .with_context(|| format!("removing the previous demo inputs {}", inputs.display()))?;
+    }
     let mut paths = Vec::new();
     for (dest, bytes) in SAMPLES {
         let p = dir.join("inputs").join(dest);

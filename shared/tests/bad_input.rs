@@ -345,6 +345,35 @@ fn an_empty_file_is_empty() {
 }
 
 #[test]
+fn the_same_file_twice_in_one_run_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = write(&dir, "a.csv", &sample_bytes());
+    let copy = write(&dir, "copy-of-a.csv", &sample_bytes());
+    for inputs in [vec![a.clone(), a.clone()], vec![a.clone(), copy.clone()]] {
+        let e = plan(&inputs, None).expect_err("duplicate input accepted");
+        assert_eq!(e.file, name(&inputs[1]));
+        assert!(
+            e.to_string().contains("counted twice")
+                || e.to_string().contains("count the same costs twice"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_file_of_blank_lines_is_empty_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "blank.csv", b"\n  \r\n\n");
+    match run(&path, None) {
+        Failure::Plan(e) => {
+            assert_eq!(e.file, name(&path));
+            assert_eq!(e.kind, NormalizeErrorKind::Empty);
+        }
+        other => panic!("expected Empty, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_header_only_file_is_zero_records_and_no_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let header = format!("{}\n", sample_lines()[0]);

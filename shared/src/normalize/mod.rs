@@ -179,6 +179,14 @@ fn sniff(path: &Path) -> Result<Sniffed, NormalizeError> {
             }
         }
         Format::Csv => {
+            let head = input.peek()?;
+            // A file of blank lines is as empty as a 0-byte file (not a one-column CSV).
+            if !head.is_empty()
+                && head.len() < 64 * 1024
+                && head.iter().all(u8::is_ascii_whitespace)
+            {
+                return Err(NormalizeError::file(name, NormalizeErrorKind::Empty));
+            }
             let csv = csv_input::CsvInput::new(input)?;
             Ok(Sniffed::Columns(csv.headers().to_vec()))
         }
@@ -265,6 +273,7 @@ pub fn detect(file: &str, headers: &[String], path: &Path) -> Result<Dialect, No
 /// one dialect are read one by one, except that Azure actual and amortized exports given together
 /// are joined into one job.
 pub fn plan(paths: &[PathBuf], forced: Option<Dialect>) -> Result<Vec<Job>, NormalizeError> {
+    refuse_duplicates(paths)?;
     let mut jobs: Vec<Job> = Vec::new();
     let mut azure_actual: Vec<PathBuf> = Vec::new();
     let mut azure_amortized: Vec<PathBuf> = Vec::new();
@@ -298,4 +307,49 @@ pub fn plan(paths: &[PathBuf], forced: Option<Dialect>) -> Result<Vec<Job>, Norm
     }
     jobs.extend(azure::group_jobs(azure_actual, azure_amortized));
     Ok(jobs)
+}
+
+/// What identifies a file's content cheaply: its size and its first and last 64 KiB.
+fn fingerprint(path: &Path) -> Result<(u64, Vec<u8>, Vec<u8>), NormalizeError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| {
+        NormalizeError::file(
+            path.display().to_string(),
+            NormalizeErrorKind::Io(e.to_string()),
+        )
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let mut head = vec![0u8; size.min(64 * 1024) as usize];
+    f.read_exact(&mut head).map_err(io)?;
+    let tail_len = size.min(64 * 1024);
+    f.seek(SeekFrom::Start(size - tail_len)).map_err(io)?;
+    let mut tail = vec![0u8; tail_len as usize];
+    f.read_exact(&mut tail).map_err(io)?;
+    Ok((size, head, tail))
+}
+
+/// The same file given twice in one run (a repeated path, or a copy under another name) would be
+/// counted twice, since all inputs of a run form one delivery: refuse it.
+fn refuse_duplicates(paths: &[PathBuf]) -> Result<(), NormalizeError> {
+    let mut seen: Vec<(PathBuf, (u64, Vec<u8>, Vec<u8>))> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let fp = fingerprint(path)?;
+        // Header-only exports are identical by nature and add no money: let them through.
+        let header_only =
+            fp.0 == fp.1.len() as u64 && fp.1.iter().filter(|b| **b == b'\n').count() <= 1;
+        if fp.0 > 0 && !header_only {
+            if let Some((first, _)) = seen.iter().find(|(_, other)| *other == fp) {
+                return Err(NormalizeError::file(
+                    path.display().to_string(),
+                    NormalizeErrorKind::Malformed(format!(
+                        "same content as {} given earlier in this run; loading both would count the same costs twice",
+                        first.display()
+                    )),
+                ));
+            }
+        }
+        seen.push((path.clone(), fp));
+    }
+    Ok(())
 }
