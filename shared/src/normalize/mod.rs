@@ -309,8 +309,11 @@ pub fn plan(paths: &[PathBuf], forced: Option<Dialect>) -> Result<Vec<Job>, Norm
     Ok(jobs)
 }
 
+/// Size, first 64 KiB and last 64 KiB of a file.
+type Fingerprint = (u64, Vec<u8>, Vec<u8>);
+
 /// What identifies a file's content cheaply: its size and its first and last 64 KiB.
-fn fingerprint(path: &Path) -> Result<(u64, Vec<u8>, Vec<u8>), NormalizeError> {
+fn fingerprint(path: &Path) -> Result<Fingerprint, NormalizeError> {
     use std::io::{Read, Seek, SeekFrom};
     let io = |e: std::io::Error| {
         NormalizeError::file(
@@ -332,7 +335,7 @@ fn fingerprint(path: &Path) -> Result<(u64, Vec<u8>, Vec<u8>), NormalizeError> {
 /// The same file given twice in one run (a repeated path, or a copy under another name) would be
 /// counted twice, since all inputs of a run form one delivery: refuse it.
 fn refuse_duplicates(paths: &[PathBuf]) -> Result<(), NormalizeError> {
-    let mut seen: Vec<(PathBuf, (u64, Vec<u8>, Vec<u8>))> = Vec::with_capacity(paths.len());
+    let mut seen: Vec<(PathBuf, Fingerprint)> = Vec::with_capacity(paths.len());
     for path in paths {
         let fp = fingerprint(path)?;
         // Header-only exports are identical by nature and add no money: let them through.
