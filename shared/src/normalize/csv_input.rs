@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use csv::{ByteRecord, Reader, ReaderBuilder};
+use csv::{Reader, ReaderBuilder, StringRecord};
 use rust_decimal::Decimal;
 
 use crate::error::{NormalizeError, NormalizeErrorKind};
@@ -18,7 +18,7 @@ pub struct CsvInput {
     reader: Reader<Box<dyn Read + Send>>,
     headers: Vec<String>,
     index: HashMap<String, usize>,
-    record: ByteRecord,
+    record: StringRecord,
     null_literal: bool,
 }
 
@@ -59,7 +59,7 @@ impl CsvInput {
             reader,
             headers,
             index,
-            record: ByteRecord::new(),
+            record: StringRecord::new(),
             null_literal: false,
         })
     }
@@ -104,36 +104,40 @@ impl CsvInput {
 
     /// Reads the next row; `None` at the end of the file.
     pub fn next_row(&mut self) -> Option<Result<Row<'_>, NormalizeError>> {
-        match self.reader.read_byte_record(&mut self.record) {
+        // StringRecord validates UTF-8 once per row; cells are then borrowed as &str for free.
+        match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-                if std::str::from_utf8(self.record.as_slice()).is_err() {
-                    let kind = NormalizeErrorKind::InvalidValue(
-                        "cell is not valid UTF-8 (is the file in another encoding?)".into(),
-                    );
-                    let bad = self
-                        .record
-                        .iter()
-                        .position(|f| std::str::from_utf8(f).is_err());
-                    return Some(Err(match bad {
-                        Some(i) => {
-                            let column = self
-                                .headers
-                                .get(i)
-                                .cloned()
-                                .unwrap_or_else(|| format!("#{}", i + 1));
-                            NormalizeError::cell(&self.file, line, column, kind)
-                        }
-                        None => NormalizeError::line(&self.file, line, kind),
-                    }));
-                }
                 Some(Ok(Row {
                     record: &self.record,
                     file: &self.file,
                     headers: &self.headers,
                     line,
                     null_literal: self.null_literal,
+                }))
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                let kind = NormalizeErrorKind::InvalidValue(
+                    "cell is not valid UTF-8 (is the file in another encoding?)".into(),
+                );
+                let (line, field) = match e.kind() {
+                    csv::ErrorKind::Utf8 { pos, err } => {
+                        (pos.as_ref().map(|p| p.line()), Some(err.field()))
+                    }
+                    _ => (None, None),
+                };
+                let line = line.unwrap_or_else(|| self.reader.position().line());
+                Some(Err(match field {
+                    Some(i) => {
+                        let column = self
+                            .headers
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("#{}", i + 1));
+                        NormalizeError::cell(&self.file, line, column, kind)
+                    }
+                    None => NormalizeError::line(&self.file, line, kind),
                 }))
             }
             Err(e) => {
@@ -169,7 +173,7 @@ fn csv_error(file: &str, e: &csv::Error) -> NormalizeError {
 
 /// One CSV row, with typed accessors whose errors name file, line and column.
 pub struct Row<'a> {
-    record: &'a ByteRecord,
+    record: &'a StringRecord,
     file: &'a str,
     headers: &'a [String],
     line: u64,
@@ -185,9 +189,7 @@ impl<'a> Row<'a> {
     /// The raw cell text, trimmed; `""` for an absent column (`None`) or a null.
     pub fn get(&self, idx: Option<usize>) -> &'a str {
         let Some(i) = idx else { return "" };
-        let bytes = self.record.get(i).unwrap_or(b"");
-        // Validated as UTF-8 when the row was read.
-        let s = std::str::from_utf8(bytes).unwrap_or("").trim();
+        let s = self.record.get(i).unwrap_or("").trim();
         if self.null_literal && s == "NULL" {
             ""
         } else {

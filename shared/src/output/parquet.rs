@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use rust_decimal::Decimal;
 
 use super::{write_err, FocusSink, OutputColumns, OutputError};
@@ -130,6 +130,8 @@ impl ParquetSink {
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            // Chunk-level min/max is what query engines prune on; page-level stats cost a compare per value.
+            .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_max_row_group_row_count(Some(BATCH_ROWS * 8))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
