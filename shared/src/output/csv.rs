@@ -12,7 +12,8 @@ use crate::focus::FocusRecord;
 
 enum Out {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    // Boxed: the encoder's state is large and would bloat the plain variant too.
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for Out {
@@ -54,7 +55,7 @@ impl CsvSink {
     /// Starts a CSV file and writes the header.
     pub fn new(file: File, path: &Path, columns: OutputColumns, gzip: bool) -> Result<CsvSink, OutputError> {
         let buf = BufWriter::with_capacity(256 * 1024, file);
-        let out = if gzip { Out::Gzip(GzEncoder::new(buf, Compression::default())) } else { Out::Plain(buf) };
+        let out = if gzip { Out::Gzip(Box::new(GzEncoder::new(buf, Compression::default()))) } else { Out::Plain(buf) };
         let mut writer = csv::Writer::from_writer(out);
         writer.write_record(columns.names()).map_err(|e| write_err(path, e))?;
         Ok(CsvSink { writer, columns, path: path.to_path_buf(), rows: 0, row: Vec::new() })
