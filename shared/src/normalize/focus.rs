@@ -75,6 +75,14 @@ const ADDED_IN_1_2: &[FocusColumn] = &[
     FocusColumn::PricingCurrencyListUnitPrice,
 ];
 
+/// The 1.2 columns derived from their billing-currency twins in a pre-1.2 file.
+const PRICING_CURRENCY_COLUMNS: &[FocusColumn] = &[
+    FocusColumn::PricingCurrency,
+    FocusColumn::PricingCurrencyContractedUnitPrice,
+    FocusColumn::PricingCurrencyEffectiveCost,
+    FocusColumn::PricingCurrencyListUnitPrice,
+];
+
 /// Column positions resolved once from the header.
 struct Columns {
     idx: HashMap<FocusColumn, usize>,
@@ -82,6 +90,8 @@ struct Columns {
     renamed_custom: Vec<String>,
     renamed_old: Vec<String>,
     promoted: Vec<String>,
+    /// True when the file has none of the four PricingCurrency columns (a pre-1.2 file).
+    pricing_currency_derived: bool,
 }
 
 impl Columns {
@@ -113,12 +123,15 @@ impl Columns {
                 promoted.push(format!("{} from {x}", c.name()));
             }
         }
+        let pricing_currency_derived =
+            !PRICING_CURRENCY_COLUMNS.iter().any(|c| idx.contains_key(c));
         Columns {
             idx,
             extensions,
             renamed_custom,
             renamed_old,
             promoted,
+            pricing_currency_derived,
         }
     }
 
@@ -498,13 +511,31 @@ fn record<C: Cells>(
             extensions.push((name.clone(), Text::from(v)));
         }
     }
+    let billing_currency = Currency::new(cell(row, cols.get(F::BillingCurrency)));
+    let list_unit_price = decimal(row, cols, F::ListUnitPrice, rep)?;
+    let contracted_unit_price = decimal(row, cols, F::ContractedUnitPrice, rep)?;
+    // Before 1.2 every price and cost was in BillingCurrency, so for such a file the pricing
+    // currency is the billing currency and the PricingCurrency* metrics equal their billing-currency
+    // twins exactly. A file with any PricingCurrency column is taken as it is.
+    let (pricing_currency, pc_list, pc_contracted, pc_effective) = if cols.pricing_currency_derived
+    {
+        let cur = (!billing_currency.as_str().is_empty()).then(|| billing_currency.clone());
+        (cur, list_unit_price, contracted_unit_price, Some(effective))
+    } else {
+        (
+            text(row, cols, F::PricingCurrency).map(|t| Currency::new(&t)),
+            decimal(row, cols, F::PricingCurrencyListUnitPrice, rep)?,
+            decimal(row, cols, F::PricingCurrencyContractedUnitPrice, rep)?,
+            decimal(row, cols, F::PricingCurrencyEffectiveCost, rep)?,
+        )
+    };
     Ok(FocusRecord {
         availability_zone: text(row, cols, F::AvailabilityZone),
         billed_cost: billed,
         billing_account_id: req_text(row, cols, F::BillingAccountId),
         billing_account_name: text(row, cols, F::BillingAccountName),
         billing_account_type: text(row, cols, F::BillingAccountType),
-        billing_currency: Currency::new(cell(row, cols.get(F::BillingCurrency))),
+        billing_currency,
         billing_period_end: req_time(row, cols, F::BillingPeriodEnd, rep)?,
         billing_period_start: req_time(row, cols, F::BillingPeriodStart, rep)?,
         capacity_reservation_id: text(row, cols, F::CapacityReservationId),
@@ -549,12 +580,12 @@ fn record<C: Cells>(
         consumed_quantity: decimal(row, cols, F::ConsumedQuantity, rep)?,
         consumed_unit: text(row, cols, F::ConsumedUnit),
         contracted_cost: contracted,
-        contracted_unit_price: decimal(row, cols, F::ContractedUnitPrice, rep)?,
+        contracted_unit_price,
         effective_cost: effective,
         invoice_id: text(row, cols, F::InvoiceId),
         invoice_issuer_name: req_text(row, cols, F::InvoiceIssuerName),
         list_cost: list,
-        list_unit_price: decimal(row, cols, F::ListUnitPrice, rep)?,
+        list_unit_price,
         pricing_category: enum_value(
             row,
             cols,
@@ -562,15 +593,10 @@ fn record<C: Cells>(
             PricingCategory::parse,
             "Standard, Dynamic, Committed, Other",
         )?,
-        pricing_currency: text(row, cols, F::PricingCurrency).map(|t| Currency::new(&t)),
-        pricing_currency_contracted_unit_price: decimal(
-            row,
-            cols,
-            F::PricingCurrencyContractedUnitPrice,
-            rep,
-        )?,
-        pricing_currency_effective_cost: decimal(row, cols, F::PricingCurrencyEffectiveCost, rep)?,
-        pricing_currency_list_unit_price: decimal(row, cols, F::PricingCurrencyListUnitPrice, rep)?,
+        pricing_currency,
+        pricing_currency_contracted_unit_price: pc_contracted,
+        pricing_currency_effective_cost: pc_effective,
+        pricing_currency_list_unit_price: pc_list,
         pricing_quantity: decimal(row, cols, F::PricingQuantity, rep)?,
         pricing_unit: text(row, cols, F::PricingUnit),
         provider_name: provider,
@@ -648,9 +674,11 @@ pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, Nor
             return Err(NormalizeError::missing_column(&file, c.name()));
         }
     }
+    let derived = cols.pricing_currency_derived;
     let missing = FocusColumn::FOCUS_1_2
         .iter()
         .filter(|c| cols.get(**c).is_none())
+        .filter(|c| !(derived && PRICING_CURRENCY_COLUMNS.contains(*c)))
         .map(|c| c.name())
         .collect();
     Ok(Box::new(FocusStream {
@@ -731,6 +759,13 @@ impl RecordStream for FocusStream {
                 "FOCUS 1.2 columns filled from provider columns: {}",
                 self.cols.promoted.join(", ")
             ));
+        }
+        if self.cols.pricing_currency_derived {
+            notes.push(
+                "no PricingCurrency columns: prices are in BillingCurrency, so PricingCurrency = BillingCurrency and \
+                 PricingCurrencyListUnitPrice/ContractedUnitPrice/EffectiveCost copy ListUnitPrice/ContractedUnitPrice/EffectiveCost"
+                    .to_string(),
+            );
         }
         if !self.cols.renamed_custom.is_empty() {
             notes.push(format!(

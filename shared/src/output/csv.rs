@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use super::parquet::is_decimal;
 use super::{write_err, FocusSink, OutputColumns, OutputError};
 use crate::focus::FocusRecord;
 
@@ -66,7 +67,14 @@ impl FocusSink for CsvSink {
     fn write(&mut self, r: &FocusRecord) -> Result<(), OutputError> {
         self.row.clear();
         for c in &self.columns.focus {
-            self.row.push(r.cell(*c).unwrap_or_default());
+            let mut v = r.cell(*c).unwrap_or_default();
+            // CSV carries no types: the FOCUS validator (polars) infers a column whose values are
+            // all whole numbers ("8760") as an integer and fails its Decimal type rule, so metrics
+            // always carry a decimal point. "8760.0" is the same number in FOCUS Numeric Format.
+            if is_decimal(*c) && !v.is_empty() && !v.contains(['.', 'e', 'E']) {
+                v.push_str(".0");
+            }
+            self.row.push(v);
         }
         for e in &self.columns.extensions {
             self.row.push(r.extension(e).unwrap_or_default().to_string());

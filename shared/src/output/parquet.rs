@@ -31,6 +31,11 @@ enum Kind {
     Time,
 }
 
+/// True for the FOCUS metrics (decimal columns).
+pub(super) fn is_decimal(c: FocusColumn) -> bool {
+    kind(c) == Kind::Decimal
+}
+
 fn kind(c: FocusColumn) -> Kind {
     use FocusColumn as F;
     match c {
