@@ -8,7 +8,8 @@ Each `*.parquet` and `*.csv` in OUT_DIR is validated with `scripts/focus-validat
 FOCUS 1.2, all applicability criteria) and its JUnit report is parsed. The run FAILS (exit 1) when
 a rule on a FOCUS 1.2 *Mandatory* column fails (a rule id `<Column>-C-<nnn>-<M|C|O>` whose column is
 Mandatory) and that (file, rule id) is not in the allowlist. `--strict` gates on every failed rule.
-Dataset-level composites (`CostAndUsage-D-...`) only aggregate column rules and never gate.
+Composite rules (JUnit name `<rule> :: Composite`, e.g. `BilledCost-C-000-M`) and dataset-level rules
+(`CostAndUsage-D-...`) only aggregate other rules and never gate: the rules they aggregate do.
 
 Allowlist: a tab-separated file with columns `file glob`, `rule id` (glob allowed), `reason`;
 `#` starts a comment. The file glob matches the output file's name (not its folder).
@@ -50,18 +51,20 @@ def load_allowlist(path):
 
 
 def parse_junit(path):
-    """{rule id: 'pass'|'fail'|'skip'} from the validator's JUnit file."""
+    """{rule id: (status, is_composite)} from the validator's JUnit file; status is pass/fail/skip."""
     results = {}
     root = ET.parse(path).getroot()
     for case in root.iter("testcase"):
-        rule = case.get("name", "").split(" :: ")[0].strip()
+        name = case.get("name", "")
+        rule = name.split(" :: ")[0].strip()
+        composite = name.split(" :: ")[-1].strip() == "Composite"
         if case.find("failure") is not None or case.find("error") is not None:
             status = "fail"
         elif case.find("skipped") is not None:
             status = "skip"
         else:
             status = "pass"
-        results[rule] = status
+        results[rule] = (status, composite)
     return results
 
 
@@ -106,10 +109,10 @@ def main():
             blocking.append((name, "(validator run)", f"the validator did not produce a report (exit {proc.returncode})"))
             continue
         results = parse_junit(xml)
-        counts = {s: sum(1 for v in results.values() if v == s) for s in ("pass", "fail", "skip")}
+        counts = {s: sum(1 for v, _ in results.values() if v == s) for s in ("pass", "fail", "skip")}
         gated = allowed = 0
-        for rule, status in sorted(results.items()):
-            if status != "fail" or not (args.strict or gating(rule)):
+        for rule, (status, composite) in sorted(results.items()):
+            if status != "fail" or composite or not (args.strict or gating(rule)):
                 continue
             gated += 1
             hit = next((e for e in allow if fnmatch.fnmatch(name, e["file"]) and fnmatch.fnmatch(rule, e["rule"])), None)

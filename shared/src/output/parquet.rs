@@ -192,7 +192,9 @@ impl FocusSink for ParquetSink {
             match b {
                 Col::Decimal(b) => b.append_option(decimal_of(r, self.columns.focus[i]).map(to_i128)),
                 Col::Time(b) => b.append_option(time_of(r, self.columns.focus[i]).map(|t| t.timestamp_micros())),
-                Col::Text(b) if i < nf => b.append_option(r.cell(self.columns.focus[i])),
+                // FOCUS nulls are real nulls: an empty mandatory text (a column the source did
+                // not have) must not turn into a non-null "" that hides the gap from validators.
+                Col::Text(b) if i < nf => b.append_option(r.cell(self.columns.focus[i]).filter(|s| !s.is_empty())),
                 Col::Text(b) => b.append_option(r.extension(&self.columns.extensions[i - nf])),
             }
         }
