@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use super::parquet::is_decimal;
 use super::{write_err, FocusSink, OutputColumns, OutputError};
 use crate::focus::FocusRecord;
 
@@ -47,6 +48,7 @@ pub struct CsvSink {
     columns: OutputColumns,
     path: PathBuf,
     rows: u64,
+    scratch: String,
 }
 
 impl CsvSink {
@@ -72,6 +74,7 @@ impl CsvSink {
             columns,
             path: path.to_path_buf(),
             rows: 0,
+            scratch: String::new(),
         })
     }
 }
@@ -81,8 +84,20 @@ impl FocusSink for CsvSink {
         let path = &self.path;
         for c in &self.columns.focus {
             let v = r.cell_ref(*c);
+            let v = v.as_deref().unwrap_or("");
+            // CSV carries no types: the FOCUS validator (polars) infers a column whose values are
+            // all whole numbers ("8760") as an integer and fails its Decimal type rule, so metrics
+            // always carry a decimal point. "8760.0" is the same number in FOCUS Numeric Format.
+            let field = if is_decimal(*c) && !v.is_empty() && !v.contains(['.', 'e', 'E']) {
+                self.scratch.clear();
+                self.scratch.push_str(v);
+                self.scratch.push_str(".0");
+                self.scratch.as_str()
+            } else {
+                v
+            };
             self.writer
-                .write_field(v.as_deref().unwrap_or(""))
+                .write_field(field)
                 .map_err(|e| write_err(path, e))?;
         }
         for e in &self.columns.extensions {

@@ -31,6 +31,11 @@ enum Kind {
     Time,
 }
 
+/// True for the FOCUS metrics (decimal columns).
+pub(super) fn is_decimal(c: FocusColumn) -> bool {
+    kind(c) == Kind::Decimal
+}
+
 fn kind(c: FocusColumn) -> Kind {
     use FocusColumn as F;
     match c {
@@ -209,7 +214,11 @@ impl FocusSink for ParquetSink {
                 Col::Time(b) => {
                     b.append_option(time_of(r, self.columns.focus[i]).map(|t| t.timestamp_micros()))
                 }
-                Col::Text(b) if i < nf => b.append_option(r.cell_ref(self.columns.focus[i])),
+                Col::Text(b) if i < nf => {
+                    // FOCUS nulls are real nulls: an empty mandatory text (a column the source did
+                    // not have) must not turn into a non-null "" that hides the gap from validators.
+                    b.append_option(r.cell_ref(self.columns.focus[i]).filter(|s| !s.is_empty()))
+                }
                 Col::Text(b) => b.append_option(r.extension(&self.columns.extensions[i - nf])),
             }
         }
