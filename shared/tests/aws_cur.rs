@@ -402,8 +402,8 @@ fn assert_same_records(a: &[FocusRecord], b: &[FocusRecord]) {
         let mut y = y.clone();
         x.tags = lower_tags(&x.tags);
         y.tags = lower_tags(&y.tags);
-        x.resource_name = x.resource_name.map(|n| n.to_lowercase());
-        y.resource_name = y.resource_name.map(|n| n.to_lowercase());
+        x.resource_name = x.resource_name.map(|n| n.to_lowercase().into());
+        y.resource_name = y.resource_name.map(|n| n.to_lowercase().into());
         assert_eq!(x, y);
     }
 }
@@ -411,7 +411,7 @@ fn assert_same_records(a: &[FocusRecord], b: &[FocusRecord]) {
 fn lower_tags(t: &Tags) -> Tags {
     let mut out = Tags::new();
     for (k, v) in &t.0 {
-        out.0.insert(k.to_lowercase(), v.clone());
+        out.0.insert(k.to_lowercase().into(), v.clone());
     }
     out
 }

@@ -132,6 +132,9 @@ pub fn tag_key(raw: &str, snake_case: bool) -> &str {
 /// Column positions for one file.
 #[derive(Debug)]
 pub(super) struct Columns {
+    /// Shares repeated long values (service names, legal entities, descriptions, resource ids)
+    /// between rows instead of allocating them again for every record.
+    pub interner: std::cell::RefCell<crate::text::Interner>,
     /// Position of each [`C`] column.
     cols: Vec<Option<usize>>,
     /// Location of each [`P`] attribute.
@@ -200,6 +203,7 @@ impl Columns {
         }
         let map_col = |n: &str| if snake_case { find(n) } else { None };
         Columns {
+            interner: Default::default(),
             cols,
             product,
             product_map: if needs_map { product_col } else { None },

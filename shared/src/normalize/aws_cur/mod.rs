@@ -117,7 +117,17 @@ impl<'a, R: Cells> View<'a, R> {
     }
 
     fn text(&self, c: C) -> Option<Text> {
-        non_empty(self.s(c))
+        self.cols.interner.borrow_mut().non_empty(self.s(c))
+    }
+
+    /// A shared [`Text`] for a value that repeats between rows.
+    fn intern(&self, s: &str) -> Text {
+        self.cols.interner.borrow_mut().get(s)
+    }
+
+    /// Like [`View::intern`]; `None` for a blank value.
+    fn intern_non_empty(&self, s: &str) -> Option<Text> {
+        self.cols.interner.borrow_mut().non_empty(s)
     }
 
     fn p(&self, p: P) -> &str {
@@ -212,10 +222,7 @@ fn resource_type(id: &str, product_code: &str) -> Option<Text> {
             // `arn:aws:s3:::bucket`, `arn:aws:sns:...:topic-name`: the service is all we know.
             return Some(Text::from(service));
         }
-        let mut t = Text::from(service);
-        t.push(':');
-        t.push_str(kind);
-        return Some(t);
+        return Some(Text::from(format!("{service}:{kind}")));
     }
     const PREFIXES: &[(&str, &str)] = &[
         ("i-", "ec2:instance"),
@@ -379,7 +386,7 @@ fn base_record<R: Cells>(
     let region_name = region_id
         .as_deref()
         .and_then(|r| match regions::region_name(r) {
-            Some(n) => Some(Text::from(n)),
+            Some(n) => Some(Text::new_static(n)),
             None => non_empty(v.p(P::Location)),
         });
     let legal = [v.s(C::LegalEntity), v.s(C::InvoicingEntity)]
@@ -412,7 +419,7 @@ fn base_record<R: Cells>(
         ("x_ProductFamily", v.p(P::ProductFamily)),
     ] {
         if !value.is_empty() {
-            extensions.push((Text::from(name), Text::from(value)));
+            extensions.push((Text::new_static(name), v.intern(value)));
         }
     }
     if let Some(cc) = cost_categories(v)? {
@@ -437,10 +444,10 @@ fn base_record<R: Cells>(
         charge_period_start: start,
         charge_period_end: end,
         invoice_id: v.text(C::InvoiceId),
-        invoice_issuer_name: Text::from(issuer),
+        invoice_issuer_name: v.intern(issuer),
         provider_name: Text::from("AWS"),
-        publisher_name: Text::from(legal),
-        service_provider_name: Text::from(legal),
+        publisher_name: v.intern(legal),
+        service_provider_name: v.intern(legal),
         host_provider_name: Text::from("AWS"),
         region_id,
         region_name,
@@ -448,9 +455,9 @@ fn base_record<R: Cells>(
         resource_name,
         resource_type,
         service_category: category,
-        service_subcategory: Some(Text::from(subcategory)),
-        service_name: Text::from(service_name),
-        sku_id: non_empty(v.p(P::Sku)),
+        service_subcategory: Some(Text::new_static(subcategory)),
+        service_name: v.intern(service_name),
+        sku_id: v.intern_non_empty(v.p(P::Sku)),
         sku_meter: v.text(C::UsageType),
         sku_price_id: v.text(C::RateCode).or_else(|| v.text(C::RateId)),
         sku_price_details: sku_price_details(v),

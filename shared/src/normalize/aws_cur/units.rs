@@ -59,10 +59,7 @@ pub fn normalize_unit(unit: &str) -> Option<Text> {
     if let Some((head, last)) = u.rsplit_once('-') {
         if let Some(t) = time_suffix(last) {
             let head = head.strip_prefix("Lambda-").unwrap_or(head);
-            let mut out = Text::from(head);
-            out.push('-');
-            out.push_str(t);
-            return Some(out);
+            return Some(Text::from(format!("{head}-{t}")));
         }
     }
     Some(Text::from(u))
