@@ -8,7 +8,7 @@
 //! Loading a file replaces every slice it contains, which is what makes a re-delivered (restated)
 //! month replace the old numbers instead of adding to them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -101,7 +101,7 @@ pub struct TagKey {
     /// Tag key.
     pub key: Text,
     /// Tag value as text (`true` for valueless tags).
-    pub value: String,
+    pub value: Text,
     /// BillingCurrency.
     pub currency: Currency,
 }
@@ -112,9 +112,9 @@ pub struct SliceData {
     /// BillingAccountName, when the source has one.
     pub billing_account_name: Option<Text>,
     /// Daily aggregates.
-    pub daily: BTreeMap<DailyKey, Sums>,
+    pub daily: HashMap<DailyKey, Sums, foldhash::fast::RandomState>,
     /// Per-tag daily aggregates.
-    pub tags: BTreeMap<TagKey, Sums>,
+    pub tags: HashMap<TagKey, Sums, foldhash::fast::RandomState>,
 }
 
 /// Aggregates of one load, by slice.
@@ -128,18 +128,31 @@ pub struct LoadBatch {
     pub billed: CurrencyTotals,
     /// Σ EffectiveCost per currency over the whole batch.
     pub effective: CurrencyTotals,
+    /// The slice of the previous record and its period start (a cache for [`LoadBatch::add`]).
+    last: Option<(Slice, crate::time::Timestamp)>,
 }
 
 impl LoadBatch {
     /// Folds one record in.
     pub fn add(&mut self, r: &FocusRecord) {
-        let slice = Slice {
-            provider: r.provider_name.clone(),
-            billing_account_id: r.billing_account_id.clone(),
-            billing_period: period_key(&r.billing_period_start),
+        // Records arrive in long runs of one slice: reuse the last slice key instead of formatting
+        // the period and comparing strings for every record.
+        let same = matches!(&self.last, Some((s, start)) if *start == r.billing_period_start
+            && s.provider == r.provider_name && s.billing_account_id == r.billing_account_id);
+        if !same {
+            let slice = Slice {
+                provider: r.provider_name.clone(),
+                billing_account_id: r.billing_account_id.clone(),
+                billing_period: period_key(&r.billing_period_start),
+            };
+            self.last = Some((slice, r.billing_period_start));
+        }
+        let Some((slice, _)) = &self.last else { return };
+        let data = match self.slices.get_mut(slice) {
+            Some(d) => d,
+            None => self.slices.entry(slice.clone()).or_default(),
         };
         let day = r.charge_period_start.date_naive();
-        let data = self.slices.entry(slice).or_default();
         if data.billing_account_name.is_none() {
             data.billing_account_name = r.billing_account_name.clone();
         }
@@ -148,9 +161,9 @@ impl LoadBatch {
             sub_account_id: r.sub_account_id.clone().unwrap_or_default(),
             sub_account_name: r.sub_account_name.clone().unwrap_or_default(),
             service_name: r.service_name.clone(),
-            service_category: Text::from(r.service_category.as_str()),
+            service_category: Text::new_static(r.service_category.as_str()),
             region_id: r.region_id.clone().unwrap_or_default(),
-            charge_category: Text::from(r.charge_category.as_str()),
+            charge_category: Text::new_static(r.charge_category.as_str()),
             currency: r.billing_currency.clone(),
         };
         data.daily.entry(key).or_default().add(r);
@@ -272,7 +285,7 @@ pub fn summarize(
             let mut tagged: BTreeMap<Currency, Sums> = BTreeMap::new();
             for t in tag_rows {
                 groups
-                    .entry((t.key.value.clone(), t.key.currency.clone()))
+                    .entry((t.key.value.to_string(), t.key.currency.clone()))
                     .or_default()
                     .merge(&t.sums);
                 tagged

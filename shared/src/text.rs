@@ -15,7 +15,7 @@ pub type Text = smol_str::SmolStr;
 /// than the cache size.
 #[derive(Debug)]
 pub struct Interner {
-    map: HashMap<Box<str>, Text>,
+    map: HashMap<Box<str>, Text, foldhash::fast::RandomState>,
     capacity: usize,
 }
 
@@ -29,7 +29,7 @@ impl Interner {
     /// An interner holding at most `capacity` distinct values.
     pub fn with_capacity(capacity: usize) -> Self {
         Interner {
-            map: HashMap::new(),
+            map: HashMap::default(),
             capacity,
         }
     }

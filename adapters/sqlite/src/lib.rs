@@ -274,7 +274,7 @@ impl CostStore for SqliteStore {
                             slice.billing_period,
                             k.day.format("%Y-%m-%d").to_string(),
                             k.key.as_str(),
-                            k.value,
+                            k.value.as_str(),
                             k.currency.as_str(),
                             s.billed.normalize().to_string(),
                             s.effective.normalize().to_string(),
@@ -351,7 +351,7 @@ impl CostStore for SqliteStore {
                 key: TagKey {
                     day: day(&r.get::<_, String>(3).map_err(backend)?)?,
                     key: Text::from(r.get::<_, String>(4).map_err(backend)?),
-                    value: r.get::<_, String>(5).map_err(backend)?,
+                    value: Text::from(r.get::<_, String>(5).map_err(backend)?),
                     currency: Currency::new(&r.get::<_, String>(6).map_err(backend)?),
                 },
                 sums: sums_from(r, 7)?,

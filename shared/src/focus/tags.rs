@@ -10,7 +10,7 @@ use crate::text::Text;
 #[serde(untagged)]
 pub enum TagValue {
     /// A string value, never altered from the source.
-    Str(String),
+    Str(Text),
     /// A valueless tag (`true`) or a boolean tag.
     Bool(bool),
     /// A numeric tag value as the source wrote it.
@@ -19,11 +19,12 @@ pub enum TagValue {
 
 impl TagValue {
     /// The value as text (`true` for valueless tags).
-    pub fn to_text(&self) -> String {
+    pub fn to_text(&self) -> Text {
         match self {
             TagValue::Str(s) => s.clone(),
-            TagValue::Bool(b) => b.to_string(),
-            TagValue::Number(n) => n.to_string(),
+            TagValue::Bool(true) => Text::new_static("true"),
+            TagValue::Bool(false) => Text::new_static("false"),
+            TagValue::Number(n) => Text::from(n.to_string()),
         }
     }
 }
@@ -48,7 +49,7 @@ impl Tags {
     /// Sets a string tag.
     pub fn insert(&mut self, key: &str, value: &str) {
         self.0
-            .insert(Text::from(key), TagValue::Str(value.to_string()));
+            .insert(Text::from(key), TagValue::Str(Text::from(value)));
     }
 
     /// Sets a tag from a possibly empty source value: empty means valueless, which FOCUS writes as `true`.
@@ -76,11 +77,11 @@ impl Tags {
         let mut t = Tags::new();
         for (k, v) in obj {
             let val = match v {
-                serde_json::Value::String(s) => TagValue::Str(s.clone()),
+                serde_json::Value::String(s) => TagValue::Str(Text::from(s.as_str())),
                 serde_json::Value::Bool(b) => TagValue::Bool(*b),
                 serde_json::Value::Number(n) => TagValue::Number(n.clone()),
                 serde_json::Value::Null => TagValue::Bool(true),
-                other => TagValue::Str(other.to_string()),
+                other => TagValue::Str(Text::from(other.to_string())),
             };
             t.0.insert(Text::from(k.as_str()), val);
         }
