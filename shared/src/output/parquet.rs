@@ -14,6 +14,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use rust_decimal::Decimal;
 
 use super::{write_err, FocusSink, OutputColumns, OutputError};
@@ -133,12 +134,23 @@ impl ParquetSink {
             fields.push(Field::new(e.as_str(), DataType::Utf8, true));
         }
         let schema: SchemaRef = Arc::new(Schema::new(fields));
-        let props = WriterProperties::builder()
+        // Statistics only where readers prune on them (the period columns): arrow-rs keeps the
+        // min/max of a byte-array column (strings, and decimals stored as fixed-length bytes) as
+        // slices of the batch buffers they came from, so those statistics
+        // would pin every batch in memory until the file is closed.
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            // Chunk-level min/max is what query engines prune on; page-level stats cost a compare per value.
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_max_row_group_row_count(Some(BATCH_ROWS * 8))
-            .build();
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_max_row_group_row_count(Some(BATCH_ROWS * 4));
+        for c in &columns.focus {
+            if kind(*c) == Kind::Time {
+                props = props.set_column_statistics_enabled(
+                    ColumnPath::from(c.name()),
+                    EnabledStatistics::Chunk,
+                );
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| write_err(path, e))?;
         let mut sink = ParquetSink {
