@@ -6,11 +6,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-// Records are built on the reader thread and freed on the writer thread; mimalloc handles that
-// cross-thread pattern far better than glibc malloc.
-//#[global_allocator]
-//static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod commands;
 mod demo;
 mod progress;
