@@ -236,6 +236,10 @@ fn ungrouped_daily_totals_become_one_usage_record_per_day() {
         // Mixed units across the whole account: no quantity claimed.
         assert_eq!(r.consumed_quantity, None);
     }
+    assert_eq!(
+        records[0].charge_description.as_deref(),
+        Some("Cost Explorer daily aggregate: total of all costs (not grouped)")
+    );
     assert_eq!(records[0].billed_cost, dec("412.7783019466"));
     assert_eq!(records[0].effective_cost, dec("431.0934572210"));
     assert_eq!(records[0].extension("x_UsageQuantity"), Some("1874.2211"));
@@ -367,6 +371,14 @@ fn tag_groups_become_tags_and_untagged_stays_untagged() {
         Some(&TagValue::Str("search".into()))
     );
     assert_eq!(first_day[1].tags.to_json(), r#"{"Team":"payments"}"#);
+    assert_eq!(
+        first_day[0].charge_description.as_deref(),
+        Some("Cost Explorer daily aggregate: tag Team not set")
+    );
+    assert_eq!(
+        first_day[1].charge_description.as_deref(),
+        Some("Cost Explorer daily aggregate: tag Team = payments")
+    );
     assert_eq!(first_day[1].billed_cost, dec("201.3390016610"));
     assert_eq!(first_day[1].effective_cost, dec("219.7390016610"));
     for r in &records {
@@ -389,6 +401,12 @@ fn record_types_give_charge_categories_and_amortization() {
             .unwrap_or_else(|| panic!("{rt} {acct}"))
     };
     let (a, b) = ("111122223333", "444455556666");
+    assert_eq!(
+        by("Credit", a).charge_description.as_deref(),
+        Some(
+            "Cost Explorer monthly aggregate: RECORD_TYPE = Credit, LINKED_ACCOUNT = 111122223333"
+        )
+    );
     for r in &records {
         // A monthly period is the month.
         assert_eq!(r.charge_period_start, r.billing_period_start);
@@ -464,7 +482,9 @@ fn usage_type_groups_carry_quantities_units_and_regions() {
     assert!(error.is_none());
     assert_eq!(records.len(), 4);
     let r = &records[0];
-    assert_eq!(r.sku_meter.as_deref(), Some("BoxUsage:m5.large"));
+    // No SKU id in Cost Explorer, so no SkuMeter (FOCUS); the usage type is an extension.
+    assert_eq!(r.sku_meter, None);
+    assert_eq!(r.extension("x_UsageType"), Some("BoxUsage:m5.large"));
     assert_eq!(r.consumed_quantity, Some(dec("24")));
     assert_eq!(r.consumed_unit.as_deref(), Some("Hours"));
     assert_eq!(r.pricing_quantity, Some(dec("24")));

@@ -321,6 +321,17 @@ fn reconciles_the_generated_legacy_fixture() {
         .filter(|x| x["lineItem/LineItemType"] == "SavingsPlanNegation")
         .count();
     assert!(negations > 100);
+    // Tax rows name no SKU, so no SkuMeter either (FOCUS); their usage type stays an extension.
+    let taxes: Vec<&FocusRecord> = r
+        .records
+        .iter()
+        .filter(|x| x.charge_category == ChargeCategory::Tax)
+        .collect();
+    assert!(!taxes.is_empty());
+    for t in &taxes {
+        assert_eq!((t.sku_id.as_deref(), t.sku_meter.as_deref()), (None, None));
+    }
+    assert!(taxes.iter().any(|t| ext(t, "x_UsageType").is_some()));
     // No negation row survives as such. Covered usage and negations are summed per (savings plan,
     // account, product); only keys that do not cancel leave a residual Adjustment row, carrying
     // exactly that remainder. The generator pairs them randomly, so many keys do not cancel here.
@@ -750,6 +761,13 @@ fn commitment_fees_split_into_purchase_and_unused() {
     assert_eq!(rec[6].charge_frequency, Some(ChargeFrequency::OneTime));
     assert_eq!(rec[7].charge_frequency, Some(ChargeFrequency::OneTime));
     assert_eq!(rec[7].commitment_discount_id.as_deref(), Some(ri1));
+    // A fee with a usage amount but no pricing/unit counts what was bought: `Units`
+    // (FOCUS: PricingUnit is required whenever PricingQuantity is set).
+    assert_eq!(rec[6].pricing_quantity, Some(dec("1")));
+    assert_eq!(rec[6].pricing_unit.as_deref(), Some("Units"));
+    assert_eq!(rec[7].pricing_unit.as_deref(), Some("Hours"), "unit kept");
+    assert_eq!(rec[8].pricing_quantity, Some(dec("1")));
+    assert_eq!(rec[8].pricing_unit.as_deref(), Some("Units"));
     // A monthly support fee is recurring and costs what it bills.
     assert_eq!(rec[8].charge_frequency, Some(ChargeFrequency::Recurring));
     assert_eq!(rec[8].service_subcategory.as_deref(), Some("Support"));

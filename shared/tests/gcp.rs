@@ -586,6 +586,11 @@ fn adjustments_corrections_and_rounding() {
     assert_eq!(rounding.charge_category, ChargeCategory::Adjustment);
     assert_eq!(rounding.billed_cost, d("-0.004128"));
     assert_eq!(rounding.sub_account_id, None);
+    // No sku.id on the invoice-level row, so no SkuMeter (FOCUS: null when SkuId is null).
+    assert_eq!(
+        (rounding.sku_id.as_deref(), rounding.sku_meter.as_deref()),
+        (None, None)
+    );
     assert_eq!(rounding.charge_frequency, Some(ChargeFrequency::OneTime));
 
     let det = records("detailed.ndjson");

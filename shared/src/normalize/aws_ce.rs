@@ -334,6 +334,57 @@ impl GroupDef {
     }
 }
 
+/// ChargeDescription of a Cost Explorer record: what the record is (an aggregate, its granularity
+/// and the group it sums), since the response has no per-charge description. Example:
+/// `Cost Explorer daily aggregate: SERVICE = Amazon Simple Storage Service, LINKED_ACCOUNT =
+/// 111122223333`.
+fn describe(defs: &[GroupDef], keys: &[String], start: &Timestamp, end: &Timestamp) -> Text {
+    let span = *end - *start;
+    let granularity = if span == chrono::Duration::hours(1) {
+        "hourly "
+    } else if span == chrono::Duration::days(1) {
+        "daily "
+    } else if *start == month_start(start) && *end == next_month_start(start) {
+        "monthly "
+    } else {
+        ""
+    };
+    let mut d = format!("Cost Explorer {granularity}aggregate: ");
+    if defs.is_empty() {
+        d.push_str("total of all costs (not grouped)");
+        return Text::from(d);
+    }
+    for (i, (def, key)) in defs.iter().zip(keys).enumerate() {
+        if i > 0 {
+            d.push_str(", ");
+        }
+        match def.kind.as_str() {
+            "DIMENSION" => {
+                let value = if key.is_empty() { "(none)" } else { key };
+                d.push_str(&format!("{} = {value}", def.key));
+            }
+            kind => {
+                // `Key$value`; `Key$` alone is the untagged / uncategorized remainder.
+                let value = key
+                    .strip_prefix(&format!("{}$", def.key))
+                    .or_else(|| key.split_once('$').map(|(_, v)| v))
+                    .unwrap_or(key);
+                let what = if kind == "TAG" {
+                    "tag"
+                } else {
+                    "cost category"
+                };
+                if value.is_empty() {
+                    d.push_str(&format!("{what} {} not set", def.key));
+                } else {
+                    d.push_str(&format!("{what} {} = {value}", def.key));
+                }
+            }
+        }
+    }
+    Text::from(d)
+}
+
 /// The FOCUS reading of a Cost Explorer `RECORD_TYPE` (CUR spellings and console labels both occur).
 struct RecordTypeMapping {
     category: ChargeCategory,
@@ -1161,9 +1212,11 @@ impl CeStream {
             ext("x_Dimensions", Value::Object(dimensions).to_string());
         }
 
+        let charge_description = Some(describe(&ctx.defs, keys, &start, &end));
         FocusRecord {
             billed_cost: billed,
             effective_cost: effective,
+            charge_description,
             // Cost Explorer has no list or negotiated price: see the mapping document.
             list_cost: billed,
             contracted_cost: billed,
@@ -1181,7 +1234,9 @@ impl CeStream {
             consumed_unit: consumed_unit.clone(),
             pricing_quantity: consumed_quantity,
             pricing_unit: consumed_unit,
-            sku_meter: usage_type.filter(|u| !u.is_empty()).map(Text::from),
+            // FOCUS: SkuMeter is null when SkuId is, and Cost Explorer has no SKU id; the
+            // usage type is kept in `x_UsageType`.
+            sku_meter: None,
             invoice_issuer_name: invoicing_entity
                 .filter(|e| !e.is_empty())
                 .map(Text::from)

@@ -594,6 +594,9 @@ fn map_row<R: Cells>(row: &R, cols: &Columns, acc: &mut Acc) -> Result<Mapped, N
         .text(C::SpOfferingType)
         .unwrap_or_else(|| Text::from("Savings Plan"));
     let hours = || Some(Text::from("Hours"));
+    // A fee row's usage amount without a unit counts what was bought (one Savings Plan, one
+    // support month, N reservations): FOCUS's recommended count unit.
+    let units = || Some(Text::from("Units"));
     let currency_unit = Some(Text::from(currency.as_str()));
     let mut unused: Option<FocusRecord> = None;
 
@@ -730,6 +733,9 @@ fn map_row<R: Cells>(row: &R, cols: &Columns, acc: &mut Acc) -> Result<Mapped, N
                 }
                 Lit::SpUpfrontFee => {
                     rec.charge_frequency = Some(ChargeFrequency::OneTime);
+                    if rec.pricing_unit.is_none() && rec.pricing_quantity.is_some() {
+                        rec.pricing_unit = units();
+                    }
                     rec.commitment_discount_id = sp_arn.clone();
                     rec.commitment_discount_category = Some(CommitmentDiscountCategory::Spend);
                     rec.commitment_discount_type = Some(sp_type.clone());
@@ -747,6 +753,9 @@ fn map_row<R: Cells>(row: &R, cols: &Columns, acc: &mut Acc) -> Result<Mapped, N
                     } else {
                         ChargeFrequency::Recurring
                     });
+                    if rec.pricing_unit.is_none() && rec.pricing_quantity.is_some() {
+                        rec.pricing_unit = units();
+                    }
                     if ri_arn.is_some() {
                         rec.commitment_discount_id = ri_arn.clone();
                         rec.commitment_discount_category = Some(CommitmentDiscountCategory::Usage);
@@ -814,7 +823,9 @@ fn map_row<R: Cells>(row: &R, cols: &Columns, acc: &mut Acc) -> Result<Mapped, N
                 }
             }
             if rec.charge_category == ChargeCategory::Tax {
+                // FOCUS: SkuMeter is null when SkuId is; the usage type stays in x_UsageType.
                 rec.sku_id = None;
+                rec.sku_meter = None;
                 rec.sku_price_id = None;
                 rec.sku_price_details = None;
             }

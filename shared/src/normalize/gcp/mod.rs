@@ -481,7 +481,8 @@ impl GcpStream {
             } else {
                 text(F::SkuId)
             },
-            sku_meter: if category == ChargeCategory::Tax {
+            // FOCUS: SkuMeter is null when SkuId is (invoice-level rows such as rounding errors).
+            sku_meter: if category == ChargeCategory::Tax || text(F::SkuId).is_none() {
                 None
             } else {
                 text(F::SkuDescription)
