@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
-use costkit_core::aggregate::{summarize, CostBasis, GroupBy, LoadBatch, SummaryLine};
+use costkit_core::aggregate::{
+    summarize, top_per_currency, CostBasis, GroupBy, LoadBatch, SummaryLine,
+};
 use costkit_core::input::Progress;
 use costkit_core::money::CurrencyTotals;
 use costkit_core::normalize::{plan, Dialect, Job};
@@ -229,6 +231,8 @@ pub struct SummaryRequest {
     pub basis: CostBasis,
     /// Output format.
     pub format: OutFormat,
+    /// Keep the N largest lines per currency.
+    pub top: Option<usize>,
 }
 
 /// Computes summary lines from a store.
@@ -323,7 +327,10 @@ pub fn summary(req: &SummaryRequest) -> Result<()> {
         billing_period: req.period.clone(),
         provider: req.provider.clone(),
     };
-    let lines = summary_lines(&store, &req.by, &filter, req.basis)?;
+    let mut lines = summary_lines(&store, &req.by, &filter, req.basis)?;
+    if let Some(n) = req.top {
+        lines = top_per_currency(lines, n);
+    }
     let mut out = std::io::stdout().lock();
     match req.format {
         OutFormat::Table => {

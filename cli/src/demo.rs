@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use costkit_core::aggregate::{CostBasis, GroupBy};
+use costkit_core::aggregate::{top_per_currency, CostBasis, GroupBy};
 use costkit_core::store::Filter;
 use costkit_sqlite::SqliteStore;
 
@@ -114,11 +114,11 @@ pub fn run(dir: &Path) -> Result<()> {
     for (title, by) in [
         ("Spend by provider", GroupBy::Provider),
         ("Spend by charge category", GroupBy::ChargeCategory),
-        ("Top services", GroupBy::Service),
+        ("Top services per currency", GroupBy::Service),
     ] {
         let mut lines = summary_lines(&store, &by, &all, CostBasis::Billed)?;
         if matches!(by, GroupBy::Service) {
-            lines.truncate(12);
+            lines = top_per_currency(lines, 5);
         }
         println!("\n{title} (billed and effective, all billing periods):");
         println!("{}", render_table(&lines, &by, CostBasis::Billed));

@@ -122,6 +122,10 @@ struct SummaryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+
+    /// Show only the N largest lines per currency; the rest are folded into one "(N others)" line.
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
                 Basis::Billed => costkit_core::aggregate::CostBasis::Billed,
                 Basis::Effective => costkit_core::aggregate::CostBasis::Effective,
             },
+            top: a.top,
             format: match a.format {
                 Format::Table => commands::OutFormat::Table,
                 Format::Csv => commands::OutFormat::Csv,

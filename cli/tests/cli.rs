@@ -200,3 +200,39 @@ fn unknown_dialect_and_bad_flags_are_explained() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no store here"), "{}", stderr(&o));
 }
+
+#[test]
+fn demo_loads_every_provider_and_reconciles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = costkit(&["demo", "--dir", "d"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let err = stderr(&o);
+    for provider in ["AWS", "Microsoft", "Google Cloud", "Oracle"] {
+        assert!(
+            out.contains(provider),
+            "{provider} missing from the demo summary:\n{out}"
+        );
+    }
+    for dialect in [
+        "[aws-cur]",
+        "[aws-ce]",
+        "[azure-actual]",
+        "[gcp-billing]",
+        "[focus]",
+    ] {
+        assert!(
+            err.contains(dialect),
+            "{dialect} not read by the demo:\n{err}"
+        );
+    }
+    // Every input reports its reconciliation with the source.
+    assert!(err.matches("= source").count() >= 10, "{err}");
+    for f in ["d/focus.parquet", "d/focus.csv", "d/costkit.db"] {
+        assert!(dir.path().join(f).exists(), "{f} not written");
+    }
+    // Running it again starts from a fresh store: same totals, nothing doubled.
+    let again = costkit(&["demo", "--dir", "d"], dir.path());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), out);
+}

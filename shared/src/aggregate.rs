@@ -367,3 +367,78 @@ pub fn summarize(
     });
     lines
 }
+
+/// Keeps the `n` largest lines of each currency and folds the rest into one `(N others)` line per
+/// currency, so a shortened table still adds up to the same totals.
+pub fn top_per_currency(lines: Vec<SummaryLine>, n: usize) -> Vec<SummaryLine> {
+    let mut by_currency: BTreeMap<Currency, Vec<SummaryLine>> = BTreeMap::new();
+    for l in lines {
+        by_currency.entry(l.currency.clone()).or_default().push(l);
+    }
+    let mut out = Vec::new();
+    for (currency, mut ls) in by_currency {
+        ls.sort_by(|a, b| b.cost.cmp(&a.cost).then(a.group.cmp(&b.group)));
+        if ls.len() > n {
+            let rest: Vec<SummaryLine> = ls.split_off(n);
+            out.extend(ls);
+            out.push(SummaryLine {
+                group: format!("({} others)", rest.len()),
+                currency,
+                cost: rest.iter().map(|l| l.cost).sum(),
+                other: rest.iter().map(|l| l.other).sum(),
+            });
+        } else {
+            out.extend(ls);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(group: &str, currency: &str, cost: i64) -> SummaryLine {
+        SummaryLine {
+            group: group.into(),
+            currency: Currency::new(currency),
+            cost: Decimal::from(cost),
+            other: Decimal::from(cost * 2),
+        }
+    }
+
+    #[test]
+    fn top_lines_keep_the_totals() {
+        let lines = vec![
+            line("a", "USD", 5),
+            line("b", "USD", 50),
+            line("c", "USD", 1),
+            line("d", "USD", 7),
+            line("x", "EUR", 3),
+        ];
+        let top = top_per_currency(lines, 2);
+        let groups: Vec<&str> = top.iter().map(|l| l.group.as_str()).collect();
+        assert_eq!(groups, vec!["x", "b", "d", "(2 others)"]);
+        let usd: Decimal = top
+            .iter()
+            .filter(|l| l.currency.as_str() == "USD")
+            .map(|l| l.cost)
+            .sum();
+        assert_eq!(usd, Decimal::from(63));
+        assert_eq!(top[3].other, Decimal::from(12));
+    }
+
+    #[test]
+    fn group_by_parses_every_form() {
+        assert_eq!(
+            GroupBy::parse("tag:team"),
+            Some(GroupBy::Tag("team".into()))
+        );
+        assert_eq!(GroupBy::parse("tag:"), None);
+        assert_eq!(
+            GroupBy::parse("charge-category"),
+            Some(GroupBy::ChargeCategory)
+        );
+        assert_eq!(GroupBy::parse("nope"), None);
+    }
+}
