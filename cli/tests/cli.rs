@@ -236,3 +236,62 @@ fn demo_loads_every_provider_and_reconciles() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(stdout(&again), out);
 }
+
+/// Every bad-input fixture, through the real binary: a non-zero exit, a message that names the
+/// file (and, where the problem is in a cell, the line), and no output file.
+#[test]
+fn every_bad_fixture_fails_cleanly() {
+    let cases: &[(&str, bool)] = &[
+        // (fixture, the message must carry a line number)
+        ("tests/fixtures/aws/bad_cost.csv", true),
+        ("tests/fixtures/aws/missing_unblended_cost.csv", true),
+        ("tests/fixtures/azure/err_bad-cost.csv", true),
+        ("tests/fixtures/azure/err_bad-date.csv", true),
+        ("tests/fixtures/azure/err_bad-tags.csv", true),
+        ("tests/fixtures/azure/err_missing-cost-column.csv", true),
+        ("tests/fixtures/gcp/errors/bad_cost.csv", true),
+        ("tests/fixtures/gcp/errors/bad_cost.ndjson", true),
+        ("tests/fixtures/gcp/errors/malformed.ndjson", true),
+        ("tests/fixtures/gcp/errors/missing_cost.csv", true),
+        ("tests/fixtures/gcp/errors/empty.ndjson", false),
+        ("tests/fixtures/aws-ce/bad-amount.json", true),
+        ("tests/fixtures/aws-ce/bad-truncated.json", false),
+        (
+            "tests/fixtures/bad/aws-ri-purchase-recommendations.csv",
+            true,
+        ),
+        (
+            "tests/fixtures/bad/azure-reservation-recommendations.csv",
+            true,
+        ),
+        ("tests/fixtures/bad/not-billing-inventory.csv", true),
+        ("tests/fixtures/focus/invalid_cost_text.csv", true),
+        ("tests/fixtures/focus/invalid_refund_category.csv", true),
+        ("tests/fixtures/focus/missing_billed_cost.csv", true),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (rel, with_line) in cases {
+        let path = fixture(rel);
+        assert!(Path::new(&path).exists(), "fixture {rel} is missing");
+        let o = costkit(&["normalize", &path, "-o", "out.parquet"], dir.path());
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{rel} was accepted");
+        let name = Path::new(rel)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name");
+        let located = err
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains(name));
+        assert!(located, "{rel}: the error does not name the file:\n{err}");
+        if *with_line {
+            let at_line = err.contains(&format!("{name}:"));
+            assert!(at_line, "{rel}: the error does not name a line:\n{err}");
+        }
+        assert!(
+            listing(dir.path()).is_empty(),
+            "{rel}: output left behind: {:?}",
+            listing(dir.path())
+        );
+    }
+}
