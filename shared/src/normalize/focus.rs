@@ -28,10 +28,10 @@ use rust_decimal::Decimal;
 
 use crate::error::NormalizeError;
 use crate::focus::*;
-use crate::input::{Format, Input, Progress};
+use crate::input::Progress;
 use crate::money::{parse_decimal, Currency, CurrencyTotals};
-use crate::normalize::csv_input::{Cells, CsvInput};
-use crate::normalize::parquet_input::ParquetRows;
+use crate::normalize::csv_input::Cells;
+use crate::normalize::table::Table;
 use crate::normalize::{Dialect, Job, RecordStream, SourceTotals};
 use crate::text::Text;
 use crate::time::{parse_timestamp, Timestamp};
@@ -623,14 +623,9 @@ fn record<C: Cells>(
     })
 }
 
-enum Source {
-    Csv(CsvInput),
-    Parquet(ParquetRows),
-}
-
 /// The FOCUS record stream.
 pub struct FocusStream {
-    source: Source,
+    source: Table,
     cols: Columns,
     totals: SourceTotals,
     effective: CurrencyTotals,
@@ -647,19 +642,12 @@ pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, Nor
             crate::error::NormalizeErrorKind::Malformed("no input file".into()),
         )
     })?;
-    let input = Input::open(path, progress)?;
-    let (source, headers) = match input.format {
-        Format::Parquet => {
-            let rows = ParquetRows::open(path)?;
-            let h = rows.headers().to_vec();
-            (Source::Parquet(rows), h)
-        }
-        _ => {
-            let csv = CsvInput::new(input)?;
-            let h = csv.headers().to_vec();
-            (Source::Csv(csv), h)
-        }
-    };
+    let source = Table::open(
+        path,
+        progress,
+        "JSON is not a FOCUS file format (FOCUS data is CSV or Parquet)",
+    )?;
+    let headers = source.headers().to_vec();
     let file = path.display().to_string();
     let cols = Columns::resolve(&headers);
     for c in [
@@ -699,15 +687,9 @@ impl Iterator for FocusStream {
         if self.done {
             return None;
         }
-        let rec = match &mut self.source {
-            Source::Csv(csv) => match csv.next_row()? {
-                Ok(row) => record(&row, &self.cols, &mut self.repairs),
-                Err(e) => Err(e),
-            },
-            Source::Parquet(pq) => match pq.next_row()? {
-                Ok(row) => record(&row, &self.cols, &mut self.repairs),
-                Err(e) => Err(e),
-            },
+        let rec = match self.source.next_row()? {
+            Ok(row) => record(&row, &self.cols, &mut self.repairs),
+            Err(e) => Err(e),
         };
         match &rec {
             Ok(r) => {

@@ -22,6 +22,7 @@ pub mod csv_input;
 pub mod focus;
 pub mod gcp;
 pub mod parquet_input;
+pub mod table;
 
 /// The export formats costkit reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -31,10 +31,10 @@ use columns::{Columns, Loc, C, P};
 
 use crate::error::{NormalizeError, NormalizeErrorKind};
 use crate::focus::*;
-use crate::input::{Format, Input, Progress};
+use crate::input::Progress;
 use crate::money::{Currency, CurrencyTotals};
-use crate::normalize::csv_input::{Cells, CsvInput};
-use crate::normalize::parquet_input::ParquetRows;
+use crate::normalize::csv_input::Cells;
+use crate::normalize::table::Table;
 use crate::normalize::{Dialect, Job, RecordStream, SourceTotals};
 use crate::text::Text;
 use crate::time::{next_month_start, Timestamp};
@@ -963,17 +963,12 @@ fn residual_template(rec: &FocusRecord, key: &ResidualKey) -> FocusRecord {
     r
 }
 
-enum Source {
-    Csv(CsvInput),
-    Parquet(ParquetRows),
-}
-
 /// The AWS CUR record stream (legacy CUR and CUR 2.0).
 pub struct AwsCurStream {
     dialect: Dialect,
     progress: Progress,
     pending_inputs: std::vec::IntoIter<PathBuf>,
-    current: Option<(Source, Columns)>,
+    current: Option<(Table, Columns)>,
     unused: Option<FocusRecord>,
     acc: Acc,
     residual_rows: Option<indexmap::map::IntoIter<ResidualKey, Residual>>,
@@ -984,29 +979,14 @@ pub struct AwsCurStream {
 fn open_source(
     path: &std::path::Path,
     progress: &Progress,
-) -> Result<(Source, Columns), NormalizeError> {
+) -> Result<(Table, Columns), NormalizeError> {
     let file = path.display().to_string();
-    let input = Input::open(path, progress)?;
-    let (source, headers) = match input.format {
-        Format::Parquet => {
-            let rows = ParquetRows::open(path)?;
-            let h = rows.headers().to_vec();
-            (Source::Parquet(rows), h)
-        }
-        Format::Csv => {
-            let csv = CsvInput::new(input)?;
-            let h = csv.headers().to_vec();
-            (Source::Csv(csv), h)
-        }
-        Format::Json => {
-            return Err(NormalizeError::file(
-                file,
-                NormalizeErrorKind::UnknownDialect(
-                    "JSON is not a Cost and Usage Report format (CSV or Parquet)".into(),
-                ),
-            ))
-        }
-    };
+    let source = Table::open(
+        path,
+        progress,
+        "JSON is not a Cost and Usage Report format (CSV or Parquet)",
+    )?;
+    let headers = source.headers().to_vec();
     // Legacy CUR CSV names have a `category/` part; CUR 2.0 and legacy CUR Parquet are snake_case.
     let snake_case = !headers.iter().any(|h| h.contains('/'));
     let cols = Columns::resolve(&headers, snake_case);
@@ -1054,14 +1034,9 @@ impl AwsCurStream {
     fn next_from_source(&mut self) -> Option<Result<FocusRecord, NormalizeError>> {
         loop {
             let (source, cols) = self.current.as_mut()?;
-            let mapped = match source {
-                Source::Csv(csv) => csv
-                    .next_row()
-                    .map(|r| r.and_then(|row| map_row(&row, cols, &mut self.acc))),
-                Source::Parquet(pq) => pq
-                    .next_row()
-                    .map(|r| r.and_then(|row| map_row(&row, cols, &mut self.acc))),
-            };
+            let mapped = source
+                .next_row()
+                .map(|r| r.and_then(|row| map_row(&row, cols, &mut self.acc)));
             match mapped {
                 None => {
                     self.current = match self.pending_inputs.next() {

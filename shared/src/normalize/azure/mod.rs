@@ -27,10 +27,10 @@ pub use lookup::{lookups, Lookups, PricingUnit, Region, Service};
 
 use crate::error::{NormalizeError, NormalizeErrorKind};
 use crate::focus::*;
-use crate::input::{Format, Input, Progress};
+use crate::input::Progress;
 use crate::money::{Currency, CurrencyTotals};
-use crate::normalize::csv_input::{Cells, CsvInput};
-use crate::normalize::parquet_input::ParquetRows;
+use crate::normalize::csv_input::Cells;
+use crate::normalize::table::Table;
 use crate::normalize::{Dialect, Job, RecordStream, SourceTotals};
 use crate::text::Text;
 
@@ -844,14 +844,9 @@ fn fingerprint(row: &dyn Cells, key_idx: &[Option<usize>]) -> u128 {
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
-enum Source {
-    Csv(CsvInput),
-    Parquet(ParquetRows),
-}
-
 /// One open export file.
 struct OpenFile {
-    source: Source,
+    source: Table,
     cols: Cols,
     headers: Vec<String>,
     ordinal: u64,
@@ -859,28 +854,13 @@ struct OpenFile {
 
 impl OpenFile {
     fn open(path: &Path, progress: &Progress) -> Result<OpenFile, NormalizeError> {
-        let input = Input::open(path, progress)?;
-        let file = input.name();
-        let (source, headers) = match input.format {
-            Format::Parquet => {
-                let rows = ParquetRows::open(path)?;
-                let h = rows.headers().to_vec();
-                (Source::Parquet(rows), h)
-            }
-            Format::Json => {
-                return Err(NormalizeError::file(
-                    file,
-                    NormalizeErrorKind::Malformed(
-                        "an Azure cost details export is CSV or Parquet, not JSON".into(),
-                    ),
-                ))
-            }
-            Format::Csv => {
-                let csv = CsvInput::new(input)?;
-                let h = csv.headers().to_vec();
-                (Source::Csv(csv), h)
-            }
-        };
+        let file = path.display().to_string();
+        let source = Table::open(
+            path,
+            progress,
+            "an Azure cost details export is CSV or Parquet, not JSON",
+        )?;
+        let headers = source.headers().to_vec();
         let cols = Cols::resolve(&headers);
         cols.check_required(&file)?;
         Ok(OpenFile {
@@ -898,15 +878,9 @@ impl OpenFile {
     ) -> Option<Result<R, NormalizeError>> {
         self.ordinal += 1;
         let ordinal = self.ordinal;
-        match &mut self.source {
-            Source::Csv(csv) => match csv.next_row()? {
-                Ok(row) => Some(f(&row, &self.cols, ordinal)),
-                Err(e) => Some(Err(e)),
-            },
-            Source::Parquet(pq) => match pq.next_row()? {
-                Ok(row) => Some(f(&row, &self.cols, ordinal)),
-                Err(e) => Some(Err(e)),
-            },
+        match self.source.next_row()? {
+            Ok(row) => Some(f(&row, &self.cols, ordinal)),
+            Err(e) => Some(Err(e)),
         }
     }
 }
