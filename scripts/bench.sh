@@ -30,13 +30,13 @@ fi
 # measure NAME CMD... : prints wall seconds and peak RSS (MB) of the command.
 measure() {
   local name=$1; shift
-  local out
-  out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$BENCH/last.err"; } 2>&1 ) || true
-  # /usr/bin/time writes its line last on stderr.
-  local line
-  line=$(tail -n 1 "$BENCH/last.err")
-  local secs=${line% *} kb=${line#* }
-  printf '| %-58s | %8s s | %7d MB |\n' "$name" "$secs" "$((kb / 1024))"
+  if /usr/bin/time -f '%e %M' -o "$BENCH/time.txt" "$@" >/dev/null 2>"$BENCH/last.err"; then
+    local secs kb
+    read -r secs kb < "$BENCH/time.txt"
+    printf '| %-58s | %8s s | %7d MB |\n' "$name" "$secs" "$((kb / 1024))"
+  else
+    printf '| %-58s | FAILED, see %s | |\n' "$name" "$BENCH/last.err"
+  fi
 }
 
 echo
@@ -53,8 +53,8 @@ for rows in "${ROWS[@]}"; do
   measure "focus-converter convert (parquet)" "$BENCH/venv-fc/bin/focus-converter" convert --provider aws-cur \
     --data-format csv --data-path "$csv" --export-path "$BENCH/fc-out" --export-format parquet \
     --no-export-include-source-columns
-  measure "costkit load (into SQLite)" "$COSTKIT" load "$csv" --store "$BENCH/bench.db"
-  measure "costkit summary --by service" "$COSTKIT" summary --store "$BENCH/bench.db" --by service
+  measure "costkit load + summary --by service (fresh store)" sh -c \
+    "rm -f '$BENCH/bench.db'* && '$COSTKIT' load '$csv' --store '$BENCH/bench.db' && '$COSTKIT' summary --store '$BENCH/bench.db' --by service"
   cat > "$BENCH/duck.py" <<PY
 import duckdb
 con = duckdb.connect()
