@@ -5,7 +5,7 @@
 //! the one the user forced); inputs that must be read together (an Azure actual export and its
 //! amortized twin) become one [`Job`]. [`Job::open`] then returns a [`RecordStream`].
 //!
-//! The mapping decisions for every dialect are written down in `docs/focus-mapping.md`.
+//! The mapping decisions for every dialect are written down in `docs/mapping/`.
 
 use std::path::{Path, PathBuf};
 

@@ -1300,11 +1300,16 @@ impl RecordStream for AzureStream {
                 "amortized cost only: BilledCost is derived (0 for {} commitment-covered and {} unused-commitment rows, the cost otherwise); reservation and savings plan purchases are not in amortized data, so BilledCost misses them; add the actual cost export to join them",
                 s.covered_usage, s.unused_rows
             ));
-        } else {
+        } else if s.covered_usage > 0 || s.commitment_purchases > 0 {
             notes.push(format!(
                 "actual cost only: EffectiveCost = BilledCost; {} commitment-covered usage rows show 0 (their amortized cost is unknown) and {} reservation/savings plan purchase rows are not amortized (EffectiveCost = what was paid); add the amortized cost export to amortize them",
                 s.covered_usage, s.commitment_purchases
             ));
+        } else {
+            // Without commitments, actual and amortized cost are the same thing.
+            notes.push(
+                "actual cost only: no reservation or savings plan rows, so EffectiveCost = BilledCost is exact".into(),
+            );
         }
         if !s.unknown_charge_types.is_empty() {
             let names: Vec<&str> = s.unknown_charge_types.iter().map(Text::as_str).collect();
