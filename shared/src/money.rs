@@ -18,7 +18,7 @@ pub struct Currency(Text);
 impl Currency {
     /// Wraps a code, upper-casing three-letter ISO-looking codes (`usd` -> `USD`).
     pub fn new(code: &str) -> Self {
-        let c = code.trim();
+        let c = code.trim_ascii();
         if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) {
             Currency(Text::from(c.to_ascii_uppercase()))
         } else {
@@ -61,7 +61,7 @@ impl fmt::Display for Money {
 /// Parses a cost or quantity cell: plain decimals, a leading `+`, and E notation (`5.64902E-05`,
 /// which Azure exports print). Returns `None` for anything else.
 pub fn parse_decimal(s: &str) -> Option<Decimal> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty() {
         return None;
     }

@@ -52,7 +52,7 @@ impl Interner {
 
     /// Like [`Interner::get`], `None` for an empty or blank value.
     pub fn non_empty(&mut self, s: &str) -> Option<Text> {
-        let t = s.trim();
+        let t = s.trim_ascii();
         if t.is_empty() {
             None
         } else {
@@ -63,7 +63,7 @@ impl Interner {
 
 /// Turns an empty or whitespace-only cell into `None`; anything else into `Some(Text)`.
 pub fn non_empty(s: &str) -> Option<Text> {
-    let t = s.trim();
+    let t = s.trim_ascii();
     if t.is_empty() {
         None
     } else {

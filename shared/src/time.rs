@@ -22,7 +22,7 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fff][Z|+00:00]`, `YYYY-MM-DD HH:MM:SS[ UTC]`,
 /// `YYYYMMDD` and US `M/D/YYYY` dates (Azure EA exports), as UTC.
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     let b = s.as_bytes();
     if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
         let y = digits(&b[0..4])? as i32;
