@@ -185,6 +185,9 @@ pub enum PeriodSpec {
     },
 }
 
+/// Planned amounts by calendar month, `(year, month)` -> amount.
+pub type MonthPlan = BTreeMap<(i32, u32), Decimal>;
+
 /// How a period's amount is set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AmountSpec {
@@ -192,7 +195,7 @@ pub enum AmountSpec {
     Fixed(Decimal),
     /// An amount per calendar month (`(year, month)` -> amount); a period's amount is the sum of its
     /// months.
-    Planned(BTreeMap<(i32, u32), Decimal>),
+    Planned(MonthPlan),
     /// The previous period's actual spend (same scope, basis and inclusions), changed by
     /// `change_percent`.
     PreviousPeriod {
@@ -404,7 +407,7 @@ struct RawAmount {
     #[serde(default)]
     fixed: Option<NonNegative>,
     #[serde(default, deserialize_with = "planned")]
-    planned: Option<BTreeMap<(i32, u32), Decimal>>,
+    planned: Option<MonthPlan>,
     #[serde(default)]
     previous_period: Option<RawPrevious>,
 }
@@ -756,9 +759,7 @@ impl<'de> Deserialize<'de> for Month {
     }
 }
 
-fn planned<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<BTreeMap<(i32, u32), Decimal>>, D::Error> {
+fn planned<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MonthPlan>, D::Error> {
     struct PlanVisitor;
     impl<'de> Visitor<'de> for PlanVisitor {
         type Value = BTreeMap<(i32, u32), Decimal>;
