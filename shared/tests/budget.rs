@@ -132,77 +132,97 @@ budgets:
         on: forecasted
 ";
 
-#[test]
-fn invalid_files_name_the_line_and_the_field() {
-    let base = "budgets:\n  - name: a\n    period: monthly\n    amount: {fixed: 100}\n    currency: USD\n    thresholds:\n      - percent: 50\n";
-    let cases: &[(&str, usize, &str)] = &[
+const BASE: &str = "budgets:\n  - name: a\n    period: monthly\n    amount: {fixed: 100}\n    currency: USD\n    thresholds:\n      - percent: 50\n";
+
+/// Invalid additions to [`BASE`]: the YAML, the error line, the start of the message, and whether
+/// the published schema rejects it too (false where only a `pattern`, which the test's schema
+/// checker skips, or a rule across budgets, which JSON Schema cannot state, catches it).
+const INVALID: &[(&str, usize, &str, bool)] = &[
         (
             "  - name: b\n    period: monthly\n    amount:\n      fixed: 100\n    currency: USD\n    thresholds:\n      - percent: 80\n      - percent: 0\n",
             15,
             "budgets[1].thresholds[1].percent: must be > 0",
+            true,
         ),
         (
             "  - name: b\n    period: custom\n    start: 2024-09-01\n    amount: {fixed: 1}\n    currency: USD\n    thresholds: [{percent: 1}]\n",
             8,
             "budgets[1]: period `custom` needs both `start` and `end` (YYYY-MM-DD)",
+            true,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1}\n    currency: USD\n    thresholds:\n      - on: forecasted\n",
             13,
             "budgets[1].thresholds[0]: needs `percent` or `amount`",
+            true,
         ),
         (
             "  - name: b\n    period: weekly\n    amount: {fixed: 1}\n    currency: USD\n    thresholds: [{percent: 1}]\n",
             9,
             "budgets[1].period: unknown variant `weekly`",
+            true,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1}\n    currency: USD\n    scope:\n      service: [EC2]\n    thresholds: [{percent: 1}]\n",
             13,
             "budgets[1].scope: unknown field `service`",
+            true,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1}\n    currency: USD\n    scope:\n      charge_categories: [Usage, Refund]\n    thresholds: [{percent: 1}]\n",
             13,
             "budgets[1].scope.charge_categories[1]: `Refund` is not a FOCUS ChargeCategory",
+            true,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 12.5x}\n    currency: USD\n    thresholds: [{percent: 1}]\n",
             10,
             "budgets[1].amount.fixed: `12.5x` is not a decimal number",
+            false,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1}\n    currency: dollars\n    thresholds: [{percent: 1}]\n",
             11,
             "budgets[1].currency: `dollars` is not a three-letter currency code",
+            false,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1}\n    currency: USD\n    scope:\n      services: [x]\n      tag: {key: team, values: [web]}\n    thresholds: [{percent: 1}]\n",
             8,
             "budgets[1]: scope.tag cannot be combined with scope.services",
+            true,
         ),
         (
             "  - name: a\n    period: monthly\n    amount: {fixed: 1}\n    currency: USD\n    thresholds: [{percent: 1}]\n",
             8,
             "budgets[1].name: `a` is already used",
+            false,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1, planned: {2024-09: 1}}\n    currency: USD\n    thresholds: [{percent: 1}]\n",
             8,
             "budgets[1]: amount: give exactly one of",
+            true,
         ),
         (
             "  - name: b\n    period: monthly\n    amount:\n      planned:\n        2024-13: 5\n    currency: USD\n    thresholds: [{percent: 1}]\n",
             12,
             "budgets[1].amount.planned: `2024-13` is not a month (YYYY-MM)",
+            false,
         ),
         (
             "  - name: b\n    period: monthly\n    amount: {fixed: 1}\n    currency: USD\n    thresholds: [{percent: 1}]\n   bad: [indent\n",
             13,
             "",
+            false,
         ),
-    ];
-    for (extra, line, msg) in cases {
+];
+
+#[test]
+fn invalid_files_name_the_line_and_the_field() {
+    let base = BASE;
+    let cases = INVALID;
+    for (extra, line, msg, _) in cases {
         let yaml = format!("{base}{extra}");
         let (l, m) = invalid(&yaml);
         assert_eq!(l, *line, "line for {msg}: got `{m}`\n{yaml}");
@@ -647,4 +667,175 @@ fn rows_of_days_not_yet_begun_are_ignored() {
     let rows = september("10", 20);
     let s = status(&b, &rows, &[], "2024-09-15");
     assert_eq!((s.actual, s.covered_days), (dec("140"), 14));
+}
+
+// ---------------------------------------------------------------- the published JSON Schema
+
+/// A checker for the JSON Schema keywords `docs/budgets.schema.json` uses, except `pattern` and
+/// `propertyNames` (no regex engine in this workspace; the parser checks those shapes itself).
+fn schema_ok(schema: &serde_json::Value, root: &serde_json::Value, v: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    let Some(s) = schema.as_object() else {
+        return schema.as_bool().unwrap_or(true);
+    };
+    let sub = |k: &str, x: &J| s.get(k).map(|sc| schema_ok(sc, root, x)).unwrap_or(true);
+    if let Some(r) = s.get("$ref").and_then(J::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("local ref");
+        if !schema_ok(&root["$defs"][name], root, v) {
+            return false;
+        }
+    }
+    if let Some(t) = s.get("type") {
+        let types: Vec<&str> = match t {
+            J::String(x) => vec![x.as_str()],
+            J::Array(a) => a.iter().filter_map(J::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            _ => false,
+        });
+        if !ok {
+            return false;
+        }
+    }
+    if let Some(e) = s.get("enum").and_then(J::as_array) {
+        if !e.contains(v) {
+            return false;
+        }
+    }
+    if s.get("const").is_some_and(|c| c != v) {
+        return false;
+    }
+    if let Some(n) = v.as_f64() {
+        if s.get("minimum").and_then(J::as_f64).is_some_and(|m| n < m)
+            || s.get("exclusiveMinimum")
+                .and_then(J::as_f64)
+                .is_some_and(|m| n <= m)
+        {
+            return false;
+        }
+    }
+    if let Some(x) = v.as_str() {
+        if s.get("minLength")
+            .and_then(J::as_u64)
+            .is_some_and(|m| (x.chars().count() as u64) < m)
+        {
+            return false;
+        }
+    }
+    if let Some(a) = v.as_array() {
+        if s.get("minItems")
+            .and_then(J::as_u64)
+            .is_some_and(|m| (a.len() as u64) < m)
+        {
+            return false;
+        }
+        if !a.iter().all(|x| sub("items", x)) {
+            return false;
+        }
+    }
+    if let Some(o) = v.as_object() {
+        if let Some(req) = s.get("required").and_then(J::as_array) {
+            if !req.iter().filter_map(J::as_str).all(|k| o.contains_key(k)) {
+                return false;
+            }
+        }
+        if s.get("minProperties")
+            .and_then(J::as_u64)
+            .is_some_and(|m| (o.len() as u64) < m)
+        {
+            return false;
+        }
+        let props = s.get("properties").and_then(J::as_object);
+        for (k, x) in o {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => {
+                    if !schema_ok(ps, root, x) {
+                        return false;
+                    }
+                }
+                None => {
+                    if !sub("additionalProperties", x) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    let all = |k: &str| {
+        s.get(k)
+            .and_then(J::as_array)
+            .map(|a| a.iter().map(|x| schema_ok(x, root, v)).collect::<Vec<_>>())
+    };
+    if all("allOf").is_some_and(|r| r.contains(&false))
+        || all("anyOf").is_some_and(|r| !r.contains(&true))
+        || all("oneOf").is_some_and(|r| r.iter().filter(|b| **b).count() != 1)
+        || s.get("not").is_some_and(|n| schema_ok(n, root, v))
+    {
+        return false;
+    }
+    if let Some(i) = s.get("if") {
+        let branch = if schema_ok(i, root, v) {
+            "then"
+        } else {
+            "else"
+        };
+        if !sub(branch, v) {
+            return false;
+        }
+    }
+    true
+}
+
+fn schema() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/budgets.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read schema")).expect("schema json")
+}
+
+fn schema_accepts(yaml: &str) -> bool {
+    let s = schema();
+    let v: serde_json::Value = serde_yaml_ng::from_str(yaml).expect("yaml as json");
+    schema_ok(&s, &s, &v)
+}
+
+#[test]
+fn the_published_schema_agrees_with_the_parser() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/budgets.example.yaml"
+    ))
+    .expect("example");
+    let parsed = BudgetFile::parse(&example, "budgets.example.yaml").expect("the example is valid");
+    assert_eq!(parsed.budgets.len(), 5);
+    for valid in [example.as_str(), BASE, MONTHLY_1000] {
+        assert!(
+            schema_accepts(valid),
+            "schema rejects a valid file:\n{valid}"
+        );
+    }
+    let mut checked = 0;
+    for (extra, _, msg, schema_rejects) in INVALID {
+        if *schema_rejects {
+            assert!(
+                !schema_accepts(&format!("{BASE}{extra}")),
+                "schema accepts: {msg}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked}");
+    // An unknown top-level key and an unknown threshold field are refused by both.
+    for bad in [
+        format!("{BASE}extra: 1\n"),
+        BASE.replace("- percent: 50", "- percent: 50\n        above: true"),
+    ] {
+        assert!(!schema_accepts(&bad), "{bad}");
+        assert!(BudgetFile::parse(&bad, "b.yaml").is_err(), "{bad}");
+    }
 }
