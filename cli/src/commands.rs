@@ -250,7 +250,8 @@ pub fn summary_lines(
     Ok(summarize(&daily, &tags, by, basis))
 }
 
-fn cents(d: Decimal) -> String {
+/// An amount rounded to cents with thousands separators, for tables.
+pub fn cents(d: Decimal) -> String {
     let r = d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
     let s = format!("{r:.2}");
     // Thousands separators for reading; exact values are in --format csv/json.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod budget;
 mod commands;
 mod demo;
 mod progress;
@@ -32,6 +33,9 @@ enum Command {
     Summary(SummaryArgs),
     /// List past loads and the billing periods each one owns.
     Loads(StoreArg),
+    /// Budgets from a YAML file: spend, forecast and the alerts that fire now.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
 }
@@ -128,6 +132,41 @@ struct SummaryArgs {
     top: Option<usize>,
 }
 
+#[derive(Debug, Subcommand)]
+enum BudgetCommand {
+    /// Check every budget against the store; prints spend, forecast and the alerts that fire now,
+    /// and records them in <store>.budget-state.json so each fires once per period.
+    Check(BudgetCheckArgs),
+}
+
+/// Output format of `budget check`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CheckFormat {
+    /// A readable table, amounts rounded to cents, then the alerts.
+    Table,
+    /// JSON with exact amounts (as strings).
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct BudgetCheckArgs {
+    /// The budgets file (schema: docs/budgets.schema.json).
+    #[arg(long, default_value = "budgets.yaml")]
+    budgets: PathBuf,
+
+    #[command(flatten)]
+    store: StoreArg,
+
+    /// Evaluate as of this instant (default: the current time). Data for days starting at or after
+    /// it is ignored.
+    #[arg(long, value_parser = budget::parse_now)]
+    now: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    format: CheckFormat,
+}
+
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// Where the demo writes its store, inputs and FOCUS output (recreated on every run).
@@ -177,6 +216,15 @@ fn main() -> ExitCode {
             },
         }),
         Command::Loads(a) => commands::loads(&a.store),
+        Command::Budget(BudgetCommand::Check(a)) => budget::check(
+            &a.budgets,
+            &a.store.store,
+            a.now,
+            match a.format {
+                CheckFormat::Table => commands::OutFormat::Table,
+                CheckFormat::Json => commands::OutFormat::Json,
+            },
+        ),
         Command::Demo(a) => demo::run(&a.dir),
     };
     match result {
