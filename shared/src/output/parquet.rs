@@ -141,7 +141,7 @@ impl ParquetSink {
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_statistics_enabled(EnabledStatistics::None)
-            .set_max_row_group_row_count(Some(BATCH_ROWS * 4));
+            .set_max_row_group_row_count(Some(BATCH_ROWS * 2));
         for c in &columns.focus {
             if kind(*c) == Kind::Time {
                 props = props.set_column_statistics_enabled(
