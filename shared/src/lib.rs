@@ -13,12 +13,14 @@
 //!   [`normalize::detect`]; every parser yields `Result<FocusRecord, NormalizeError>` one row at a time.
 //! * [`output`]: FOCUS CSV and Parquet writers.
 //! * [`aggregate`]: folds records into daily aggregates, the unit the stores keep.
+//! * [`analysis`]: time series, anomaly detection and forecasting, with their scoring.
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
 //!   adapters implement.
 
 pub mod aggregate;
+pub mod analysis;
 pub mod budget;
 pub mod error;
 pub mod focus;
