@@ -315,15 +315,20 @@ pub fn render_table(lines: &[SummaryLine], by: &GroupBy, basis: CostBasis) -> St
     t.to_string()
 }
 
-/// `costkit summary`.
-pub fn summary(req: &SummaryRequest) -> Result<()> {
-    if !req.store.exists() {
+/// Opens an existing store; a missing file is a user error with a hint, not an empty store.
+pub fn open_store(path: &Path) -> Result<SqliteStore> {
+    if !path.exists() {
         bail!(
             "{}: no store here; run `costkit load <files>` (or `costkit demo`) first",
-            req.store.display()
+            path.display()
         );
     }
-    let store = SqliteStore::open(&req.store)?;
+    Ok(SqliteStore::open(path)?)
+}
+
+/// `costkit summary`.
+pub fn summary(req: &SummaryRequest) -> Result<()> {
+    let store = open_store(&req.store)?;
     let filter = Filter {
         billing_period: req.period.clone(),
         provider: req.provider.clone(),
@@ -372,7 +377,8 @@ pub fn summary(req: &SummaryRequest) -> Result<()> {
     Ok(())
 }
 
-fn csv_field(s: &str) -> String {
+/// Quotes a CSV field when it needs it.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -382,13 +388,7 @@ fn csv_field(s: &str) -> String {
 
 /// `costkit loads`.
 pub fn loads(store: &Path) -> Result<()> {
-    if !store.exists() {
-        bail!(
-            "{}: no store here; run `costkit load <files>` first",
-            store.display()
-        );
-    }
-    let st = SqliteStore::open(store)?;
+    let st = open_store(store)?;
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod breakdown;
 mod budget;
 mod commands;
 mod demo;
@@ -31,6 +32,9 @@ enum Command {
     Load(LoadArgs),
     /// Print spend from the store, grouped by a dimension or a tag.
     Summary(SummaryArgs),
+    /// Breakdowns: top movers period over period, spend per day/week/month, untagged spend per tag key.
+    #[command(subcommand)]
+    Breakdown(breakdown::BreakdownCommand),
     /// List past loads and the billing periods each one owns.
     Loads(StoreArg),
     /// Budgets from a YAML file: spend, forecast and the alerts that fire now.
@@ -216,6 +220,7 @@ fn main() -> ExitCode {
             },
         }),
         Command::Loads(a) => commands::loads(&a.store),
+        Command::Breakdown(c) => breakdown::run(c),
         Command::Budget(BudgetCommand::Check(a)) => budget::check(
             &a.budgets,
             &a.store.store,

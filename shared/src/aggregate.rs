@@ -182,6 +182,34 @@ impl LoadBatch {
     }
 }
 
+impl LoadBatch {
+    /// The batch as the rows a store would return for it (daily rows, then per-tag rows), in a
+    /// stable order. Lets callers summarize a batch without a store.
+    pub fn rows(&self) -> (Vec<DailyRow>, Vec<TagRow>) {
+        let mut daily = Vec::new();
+        let mut tags = Vec::new();
+        for (slice, data) in &self.slices {
+            for (key, sums) in &data.daily {
+                daily.push(DailyRow {
+                    slice: slice.clone(),
+                    key: key.clone(),
+                    sums: sums.clone(),
+                });
+            }
+            for (key, sums) in &data.tags {
+                tags.push(TagRow {
+                    slice: slice.clone(),
+                    key: key.clone(),
+                    sums: sums.clone(),
+                });
+            }
+        }
+        daily.sort_by(|a, b| (&a.slice, &a.key).cmp(&(&b.slice, &b.key)));
+        tags.sort_by(|a, b| (&a.slice, &a.key).cmp(&(&b.slice, &b.key)));
+        (daily, tags)
+    }
+}
+
 /// Which cost a summary or budget uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CostBasis {
@@ -263,6 +291,36 @@ pub struct SummaryLine {
 /// Label used for spend without the tag being grouped by.
 pub const UNTAGGED: &str = "(untagged)";
 
+/// The summary label of a daily row under a non-tag grouping (empty for [`GroupBy::Tag`], whose
+/// labels come from the per-tag rows).
+pub fn group_label(r: &DailyRow, by: &GroupBy) -> String {
+    match by {
+        GroupBy::Provider => r.slice.provider.to_string(),
+        GroupBy::Account => {
+            if r.key.sub_account_id.is_empty() {
+                r.slice.billing_account_id.to_string()
+            } else if r.key.sub_account_name.is_empty() {
+                format!("{} / {}", r.slice.billing_account_id, r.key.sub_account_id)
+            } else {
+                format!(
+                    "{} / {} ({})",
+                    r.slice.billing_account_id, r.key.sub_account_id, r.key.sub_account_name
+                )
+            }
+        }
+        GroupBy::Service => r.key.service_name.to_string(),
+        GroupBy::Region => {
+            if r.key.region_id.is_empty() {
+                "(no region)".to_string()
+            } else {
+                r.key.region_id.to_string()
+            }
+        }
+        GroupBy::ChargeCategory => r.key.charge_category.to_string(),
+        GroupBy::Tag(_) => String::new(),
+    }
+}
+
 /// Sums daily rows into summary lines, largest cost first. For tag grouping, `tag_rows` are the
 /// per-tag rows of that key; the untagged line is the total minus the tagged spend, so every dollar
 /// is in exactly one line.
@@ -312,33 +370,7 @@ pub fn summarize(
         }
         _ => {
             for r in rows {
-                let label = match by {
-                    GroupBy::Provider => r.slice.provider.to_string(),
-                    GroupBy::Account => {
-                        if r.key.sub_account_id.is_empty() {
-                            r.slice.billing_account_id.to_string()
-                        } else if r.key.sub_account_name.is_empty() {
-                            format!("{} / {}", r.slice.billing_account_id, r.key.sub_account_id)
-                        } else {
-                            format!(
-                                "{} / {} ({})",
-                                r.slice.billing_account_id,
-                                r.key.sub_account_id,
-                                r.key.sub_account_name
-                            )
-                        }
-                    }
-                    GroupBy::Service => r.key.service_name.to_string(),
-                    GroupBy::Region => {
-                        if r.key.region_id.is_empty() {
-                            "(no region)".to_string()
-                        } else {
-                            r.key.region_id.to_string()
-                        }
-                    }
-                    GroupBy::ChargeCategory => r.key.charge_category.to_string(),
-                    GroupBy::Tag(_) => String::new(),
-                };
+                let label = group_label(r, by);
                 groups
                     .entry((label, r.key.currency.clone()))
                     .or_default()

@@ -14,6 +14,7 @@
 //! * [`output`]: FOCUS CSV and Parquet writers.
 //! * [`aggregate`]: folds records into daily aggregates, the unit the stores keep.
 //! * [`analysis`]: time series, anomaly detection and forecasting, with their scoring.
+//! * [`breakdown`]: period over period, top movers, spend per bucket, untagged spend per tag key.
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
@@ -21,6 +22,7 @@
 
 pub mod aggregate;
 pub mod analysis;
+pub mod breakdown;
 pub mod budget;
 pub mod error;
 pub mod focus;

@@ -360,6 +360,27 @@ impl CostStore for SqliteStore {
         Ok(out)
     }
 
+    fn tag_keys(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
+        let (w, args) = slice_where(filter);
+        let sql = format!(
+            "SELECT DISTINCT tag_key FROM daily_tag {} ORDER BY tag_key",
+            if w.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {w}")
+            }
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(backend)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(backend)? {
+            out.push(r.get::<_, String>(0).map_err(backend)?);
+        }
+        Ok(out)
+    }
+
     fn loads(&self) -> Result<Vec<LoadInfo>, StoreError> {
         let mut stmt = self
             .conn

@@ -179,6 +179,12 @@ pub fn tags_and_untagged(store: &mut dyn CostStore) {
         .daily_tags("no-such-key", &f)
         .expect("tags")
         .is_empty());
+    assert_eq!(store.tag_keys(&f).expect("keys"), vec!["team".to_string()]);
+    let other = Filter {
+        billing_period: Some("1999-01".into()),
+        provider: None,
+    };
+    assert!(store.tag_keys(&other).expect("keys").is_empty());
 }
 
 /// Bookkeeping lists loads newest first with the slices each still owns.

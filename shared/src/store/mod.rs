@@ -80,6 +80,9 @@ pub trait CostStore {
     /// Per-tag daily rows of one tag key matching `filter`.
     fn daily_tags(&self, tag_key: &str, filter: &Filter) -> Result<Vec<TagRow>, StoreError>;
 
+    /// The distinct tag keys of the per-tag rows matching `filter`, sorted.
+    fn tag_keys(&self, filter: &Filter) -> Result<Vec<String>, StoreError>;
+
     /// Load history, newest first.
     fn loads(&self) -> Result<Vec<LoadInfo>, StoreError>;
 }
