@@ -210,6 +210,79 @@ impl LoadBatch {
     }
 }
 
+/// A [`LoadBatch`] in a form that serializes (its maps have struct keys, which JSON objects
+/// cannot): how one part of a split delivery hands its aggregates to the part that loads them all.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedBatch {
+    /// Daily rows.
+    pub daily: Vec<DailyRow>,
+    /// Per-tag rows.
+    pub tags: Vec<TagRow>,
+    /// BillingAccountName per slice, where known.
+    pub account_names: Vec<(Slice, Text)>,
+    /// Records folded in.
+    pub records: u64,
+    /// Σ BilledCost per currency.
+    pub billed: CurrencyTotals,
+    /// Σ EffectiveCost per currency.
+    pub effective: CurrencyTotals,
+}
+
+impl LoadBatch {
+    /// The batch as a [`StagedBatch`].
+    pub fn to_staged(&self) -> StagedBatch {
+        let (daily, tags) = self.rows();
+        StagedBatch {
+            daily,
+            tags,
+            account_names: self
+                .slices
+                .iter()
+                .filter_map(|(s, d)| d.billing_account_name.clone().map(|n| (s.clone(), n)))
+                .collect(),
+            records: self.records,
+            billed: self.billed.clone(),
+            effective: self.effective.clone(),
+        }
+    }
+
+    /// Adds a staged batch's rows and totals to this batch. Merging the staged parts of a
+    /// delivery gives exactly the batch one run over all its files would have built.
+    pub fn absorb(&mut self, staged: &StagedBatch) {
+        for r in &staged.daily {
+            self.slices
+                .entry(r.slice.clone())
+                .or_default()
+                .daily
+                .entry(r.key.clone())
+                .or_default()
+                .merge(&r.sums);
+        }
+        for r in &staged.tags {
+            self.slices
+                .entry(r.slice.clone())
+                .or_default()
+                .tags
+                .entry(r.key.clone())
+                .or_default()
+                .merge(&r.sums);
+        }
+        for (s, n) in &staged.account_names {
+            let d = self.slices.entry(s.clone()).or_default();
+            if d.billing_account_name.is_none() {
+                d.billing_account_name = Some(n.clone());
+            }
+        }
+        self.records += staged.records;
+        for (c, v) in &staged.billed.0 {
+            self.billed.add(c, *v);
+        }
+        for (c, v) in &staged.effective.0 {
+            self.effective.add(c, *v);
+        }
+    }
+}
+
 /// Which cost a summary or budget uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CostBasis {

@@ -17,6 +17,9 @@
 //! * [`breakdown`]: period over period, top movers, spend per bucket, untagged spend per tag key.
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
+//! * [`ports`]: object storage, queues, topics and a conditional state store, which each cloud
+//!   implements; [`local`] has the local implementations the CLI uses.
+//! * [`flow`]: ingest, normalize, budget check and notify, written once against the ports.
 //! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
 //!   adapters implement.
 
@@ -25,12 +28,15 @@ pub mod analysis;
 pub mod breakdown;
 pub mod budget;
 pub mod error;
+pub mod flow;
 pub mod focus;
 pub mod input;
+pub mod local;
 pub mod money;
 pub mod normalize;
 pub mod output;
 pub mod pipeline;
+pub mod ports;
 pub mod store;
 pub mod text;
 pub mod time;
