@@ -3,7 +3,7 @@
 #   1. cfn-lint template.yaml                      (no errors, no warnings)
 #   2. sam validate --lint                         (SAM transform + cfn-lint)
 #   3. checkov on template.yaml                    (no failed check; every skip is justified in the template)
-#   4. every events/*.json parses, and so does every SQS message body in it
+#   4. every events/*.json parses, and so does every SQS message body in it (with a matching md5OfBody)
 #
 #   scripts/check-infra.sh            # run all checks (creates the venvs on first use)
 #   scripts/check-infra.sh --setup    # only create/refresh the venvs
@@ -102,7 +102,7 @@ run "sam validate --lint" "$infra_venv/bin/sam" validate --lint --region us-east
 run "checkov (cloudformation)" "$checkov_venv/bin/checkov" -f template.yaml --framework cloudformation \
     --quiet --compact --skip-download
 run "events/*.json are valid JSON" "$infra_venv/bin/python" - <<'EOF'
-import json, pathlib, sys
+import hashlib, json, pathlib, sys
 
 bad = 0
 files = sorted(pathlib.Path("events").glob("*.json"))
@@ -123,6 +123,12 @@ for path in files:
                 json.loads(record["body"])
             except (KeyError, json.JSONDecodeError) as err:
                 print(f"    {path}: Records[{i}].body is not JSON: {err}", file=sys.stderr)
+                bad += 1
+                continue
+            # SQS sets md5OfBody to the MD5 of the body; a hand-edited body must keep them in step.
+            md5 = hashlib.md5(record["body"].encode()).hexdigest()
+            if record.get("md5OfBody") != md5:
+                print(f"    {path}: Records[{i}].md5OfBody is not the body's MD5 ({md5})", file=sys.stderr)
                 bad += 1
 print(f"    {len(files)} event files checked")
 sys.exit(1 if bad else 0)
