@@ -2,7 +2,7 @@
 # Static checks of the AWS infrastructure code (template.yaml, events/):
 #   1. cfn-lint template.yaml                      (no errors, no warnings)
 #   2. sam validate --lint                         (SAM transform + cfn-lint)
-#   3. checkov on template.yaml                    (no failed check; every skip is justified in the template)
+#   3. checkov on template.yaml and the CI workflow (no failed check; every skip is justified in the template)
 #   4. every events/*.json parses, and so does every SQS message body in it (with a matching md5OfBody)
 #
 #   scripts/check-infra.sh            # run all checks (creates the venvs on first use)
@@ -65,9 +65,19 @@ make_venv() {
 }
 
 setup() {
+    # The two installs are independent and mostly wait on downloads and the resolver: run them together.
     make_venv "$infra_venv" ".costkit-installed-sam-$SAM_CLI_VERSION-cfnlint-$CFN_LINT_VERSION" \
-        "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION"
-    make_venv "$checkov_venv" ".costkit-installed-checkov-$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION"
+        "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION" &
+    local infra_pid=$!
+    make_venv "$checkov_venv" ".costkit-installed-checkov-$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION" &
+    local checkov_pid=$!
+    local ok=0
+    wait "$infra_pid" || ok=1
+    wait "$checkov_pid" || ok=1
+    if [ "$ok" -ne 0 ]; then
+        echo "error: setting up the infra tool venvs failed (see pip output above)" >&2
+        exit 2
+    fi
 }
 
 if [ "${1:-}" = "--setup" ]; then
@@ -100,6 +110,8 @@ run() {
 run "cfn-lint template.yaml" "$infra_venv/bin/cfn-lint" template.yaml
 run "sam validate --lint" "$infra_venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
 run "checkov (cloudformation)" "$checkov_venv/bin/checkov" -f template.yaml --framework cloudformation \
+    --quiet --compact --skip-download
+run "checkov (github_actions)" "$checkov_venv/bin/checkov" -f .github/workflows/ci.yml --framework github_actions \
     --quiet --compact --skip-download
 run "events/*.json are valid JSON" "$infra_venv/bin/python" - <<'EOF'
 import hashlib, json, pathlib, sys
