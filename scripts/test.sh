@@ -12,6 +12,13 @@ step "toolchain"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 cargo --version
 
+# The infrastructure checks need only Python venvs (cfn-lint, SAM CLI, checkov): start them now so
+# their set-up on a fresh machine overlaps the Rust build; their result is collected at the end.
+mkdir -p target
+scripts/check-infra.sh >target/check-infra.log 2>&1 &
+INFRA_PID=$!
+trap 'kill "$INFRA_PID" 2>/dev/null || true' EXIT
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -22,11 +29,18 @@ step "core dependency check (cargo tree)"
 scripts/check-core-deps.sh
 
 step "cargo test"
-mkdir -p target
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 
 step "FOCUS validator on the output of every sample"
 scripts/validate-samples.sh
+
+step "infrastructure checks (cfn-lint, sam validate, checkov, events)"
+if ! wait "$INFRA_PID"; then
+  cat target/check-infra.log
+  echo "infrastructure checks failed (log above)" >&2
+  exit 1
+fi
+cat target/check-infra.log
 
 # One closing line for CI readers: totals over every cargo test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
