@@ -16,6 +16,8 @@
 //! * [`analysis`]: time series, anomaly detection and forecasting, with their scoring.
 //! * [`breakdown`]: period over period, top movers, spend per bucket, untagged spend per tag key.
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
+//! * [`report`]: the period report (totals, change, breakdowns, movers, budgets) and its JSON and CSV
+//!   renderers.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
 //!   adapters implement.
@@ -31,6 +33,7 @@ pub mod money;
 pub mod normalize;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod store;
 pub mod text;
 pub mod time;
