@@ -156,12 +156,15 @@ impl Auth {
         match &self.mode {
             Mode::Platform => Decision::Allow,
             Mode::ApiKeys(hashes) => {
+                if hashes.is_empty() {
+                    return Decision::Unauthorized(
+                        "no API key is configured on this server, so it answers no request",
+                    );
+                }
                 let Some(key) = api_key else {
-                    return Decision::Unauthorized(if hashes.is_empty() {
-                        "no API key is configured on this server, so it answers no request"
-                    } else {
-                        "send an API key as `Authorization: Bearer <key>` or `x-api-key: <key>`"
-                    });
+                    return Decision::Unauthorized(
+                        "send an API key as `Authorization: Bearer <key>` or `x-api-key: <key>`",
+                    );
                 };
                 let h = ApiKeyHash::of(key);
                 // Compare with every hash, without stopping at the first match.
