@@ -483,3 +483,48 @@ async fn concurrent_requests_agree() {
     let st = SqliteStore::open(&s.store).expect("store");
     assert!(!st.daily(&Filter::default()).expect("rows").is_empty());
 }
+
+/// One store shared by every request (how a Lambda keeps its DynamoDB client), and HEAD requests:
+/// same headers as GET, no body.
+#[tokio::test]
+async fn a_shared_store_serves_and_head_has_no_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::store_file(dir.path(), &[common::TWO_MONTHS]);
+    let store = SqliteStore::open(&path).expect("open");
+    let app = router(
+        Arc::new(costkit_http::SharedStore::new(store)),
+        ApiConfig::new(keyed()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        costkit_http::serve(listener, app, std::future::pending())
+            .await
+            .expect("serve");
+    });
+    let b = bearer();
+    let got = get(addr, "/reports/2024-08.json", &[("authorization", &b)]).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.json()["totals"][0]["billed"], "1024.5");
+
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let link = sign_path(
+        &SigningKey::new(SIGNING.to_vec()),
+        "/reports/2024-08.json",
+        now() + 60,
+    );
+    let req = hyper::Request::head(format!("http://{addr}{link}"))
+        .body(Empty::new())
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some(got.header("etag"))
+    );
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert!(body.is_empty());
+}
