@@ -11,6 +11,7 @@ mod budget;
 mod commands;
 mod demo;
 mod progress;
+mod serve;
 
 /// Multi-cloud cost toolkit: billing exports in, FOCUS 1.2 out, exact to the last digit.
 #[derive(Debug, Parser)]
@@ -42,6 +43,11 @@ enum Command {
     Budget(BudgetCommand),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
+    /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
+    Serve(serve::ServeArgs),
+    /// API keys and signed links for `costkit serve`.
+    #[command(subcommand)]
+    Key(serve::KeyCommand),
 }
 
 /// Input selection shared by normalize and load.
@@ -231,6 +237,8 @@ fn main() -> ExitCode {
             },
         ),
         Command::Demo(a) => demo::run(&a.dir),
+        Command::Serve(a) => serve::run(a),
+        Command::Key(c) => serve::key(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

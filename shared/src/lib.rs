@@ -16,6 +16,8 @@
 //! * [`analysis`]: time series, anomaly detection and forecasting, with their scoring.
 //! * [`breakdown`]: period over period, top movers, spend per bucket, untagged spend per tag key.
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
+//! * [`report`]: the period report (totals, change, breakdowns, movers, budgets) and its JSON and CSV
+//!   renderers.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`ports`]: object storage, queues, topics and a conditional state store, which each cloud
 //!   implements; [`local`] has the local implementations the CLI uses.
@@ -37,6 +39,7 @@ pub mod normalize;
 pub mod output;
 pub mod pipeline;
 pub mod ports;
+pub mod report;
 pub mod store;
 pub mod text;
 pub mod time;

@@ -1,0 +1,83 @@
+//! Shared test helpers: real SQLite stores loaded from the repository's fixture files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use costkit_core::aggregate::LoadBatch;
+use costkit_core::input::Progress;
+use costkit_core::store::{CostStore, Filter, LoadMeta};
+use costkit_sqlite::SqliteStore;
+use rust_decimal::Decimal;
+
+/// A file of the repository.
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+/// The two-month FOCUS fixture (AWS, August and September 2024).
+pub const TWO_MONTHS: &str = "tests/fixtures/cli/focus12_two_months.csv";
+/// The FOCUS 1.0 multi-provider sample (AWS, Azure, GCP, OCI).
+pub const MULTI: &str =
+    "samples/focus/focus-1.0-multi-provider/FOCUS-Sample-Data_focus_sample_1000.csv";
+/// An Azure EA amortized export.
+pub const AZURE_EA: &str = "samples/azure/ea-amortized/finops-toolkit_EA_AmortizedCost_Small.csv";
+/// A legacy AWS CUR export.
+pub const AWS_CUR: &str =
+    "samples/aws/cur-legacy/focus-converters_sample-anonymous-aws-export-dataset.csv";
+
+/// Normalizes `files` and loads them into `store`, as `costkit load` does.
+pub fn load(store: &mut dyn CostStore, files: &[&str]) {
+    let paths: Vec<PathBuf> = files.iter().map(|f| repo_file(f)).collect();
+    let jobs = costkit_core::normalize::plan(&paths, None).expect("plan");
+    let mut batch = LoadBatch::default();
+    costkit_core::pipeline::run(
+        &jobs,
+        &Progress::default(),
+        None,
+        Some(&mut batch),
+        &mut || {},
+    )
+    .expect("normalize");
+    let meta = LoadMeta {
+        dialect: "test".into(),
+        files: files.iter().map(|f| f.to_string()).collect(),
+        loaded_at: "2025-01-01T00:00:00Z".into(),
+    };
+    store.replace(&batch, &meta).expect("load");
+}
+
+/// A SQLite store file in `dir` loaded with `files`.
+pub fn store_file(dir: &Path, files: &[&str]) -> PathBuf {
+    let path = dir.join("costkit.db");
+    let mut s = SqliteStore::open(&path).expect("open");
+    load(&mut s, files);
+    path
+}
+
+/// Σ billed and Σ effective of one currency straight from the store's rows.
+pub fn store_sums(store: &dyn CostStore, filter: &Filter, currency: &str) -> (Decimal, Decimal) {
+    let rows = store.daily(filter).expect("daily");
+    let mut b = Decimal::ZERO;
+    let mut e = Decimal::ZERO;
+    for r in rows.iter().filter(|r| r.key.currency.as_str() == currency) {
+        b += r.sums.billed;
+        e += r.sums.effective;
+    }
+    (b.normalize(), e.normalize())
+}
+
+/// The billing periods in the store.
+pub fn periods(store: &dyn CostStore) -> Vec<String> {
+    let mut p: Vec<String> = store
+        .daily(&Filter::default())
+        .expect("daily")
+        .into_iter()
+        .map(|r| r.slice.billing_period)
+        .collect();
+    p.sort();
+    p.dedup();
+    p
+}
