@@ -31,7 +31,7 @@ pub struct AwsSettings {
     pub sdk_max_attempts: u32,
     /// First backoff of the SDK's standard retry.
     pub sdk_initial_backoff: Duration,
-    /// Backoff of Cost Explorer calls and of DynamoDB `UnprocessedItems`.
+    /// Backoff of the adapter's own retries: DynamoDB `UnprocessedItems`.
     pub backoff: Backoff,
     /// Backoff of Cost Explorer calls.
     pub cost_explorer_backoff: Backoff,

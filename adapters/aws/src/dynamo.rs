@@ -494,6 +494,7 @@ impl DynamoStore {
             Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
             Err(e) => return Err(AwsError::api(SVC, "CreateTable", e)),
         }
+        let mut active = false;
         for _ in 0..120 {
             let d = self
                 .client
@@ -502,7 +503,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| AwsError::api(SVC, "DescribeTable", e))?;
-            let active = d
+            active = d
                 .table
                 .and_then(|t| t.table_status)
                 .is_some_and(|s| s == aws_sdk_dynamodb::types::TableStatus::Active);
@@ -510,6 +511,14 @@ impl DynamoStore {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if !active {
+            return Err(AwsError::Api {
+                service: SVC,
+                operation: "DescribeTable",
+                code: None,
+                message: format!("table `{}` did not become ACTIVE within 60 s", self.table),
+            });
         }
         self.client
             .update_time_to_live()
