@@ -28,6 +28,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "core dependency check (cargo tree)"
 scripts/check-core-deps.sh
 
+step "moto server (AWS emulator for adapters/aws)"
+# Loopback only, dummy credentials, no metadata-service probes. The server is stopped by its PID
+# when this script exits, failed or not. The AWS tests fail (never skip) without it.
+export AWS_EC2_METADATA_DISABLED=true
+scripts/moto.sh start
+trap 'scripts/moto.sh stop' EXIT
+eval "$(scripts/moto.sh env)"
+
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 

@@ -1,0 +1,19 @@
+//! AWS adapters for costkit: the DynamoDB [`CostStore`](costkit_core::store::CostStore)
+//! ([`DynamoStore`]), S3 helpers for raw payloads and FOCUS Parquet ([`s3`]), SQS / SNS / Secrets
+//! Manager ([`messaging`]) and the Cost Explorer fetcher ([`cost_explorer`]).
+//!
+//! Every client is built from one [`AwsClients`], created once per process (a Lambda cold start)
+//! from the environment; `COSTKIT_AWS_ENDPOINT` / `AWS_ENDPOINT_URL` point them at an emulator.
+//! The table layout is written down in `docs/aws-dynamodb.md`.
+
+pub mod clients;
+pub mod cost_explorer;
+pub mod dynamo;
+mod error;
+pub mod messaging;
+pub mod retry;
+pub mod s3;
+
+pub use clients::{AwsClients, AwsSettings};
+pub use dynamo::DynamoStore;
+pub use error::AwsError;
