@@ -158,6 +158,17 @@ fn quoted_line_breaks_and_crlf_still_equal_a_sequential_read() {
         assert_eq!(par.1.ranges, parts, "CRLF cuts land too");
         assert_same(&format!("crlf, {parts} ranges"), &seq, &par);
     }
+    // A UTF-8 BOM shifts every byte offset by three.
+    let bom = dir.path().join("bom.csv");
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    bytes.extend(std::fs::read(&plain).expect("test setup"));
+    std::fs::write(&bom, bytes).expect("test setup");
+    let seq_bom = load(&bom, 1).expect("test setup");
+    for parts in [2, 3] {
+        let par = load(&bom, parts).expect("test setup");
+        assert_eq!(par.1.ranges, parts, "BOM: cuts land");
+        assert_same(&format!("bom, {parts} ranges"), &seq_bom, &par);
+    }
 }
 
 /// The error of a load (it must fail).
