@@ -180,6 +180,41 @@ impl LoadBatch {
         self.billed.add(&r.billing_currency, r.billed_cost);
         self.effective.add(&r.billing_currency, r.effective_cost);
     }
+
+    /// Folds in a batch built from records that come after this batch's in the input, so the
+    /// result equals one batch fed all records in order (sums are exact; a slice's account name
+    /// is the first one seen).
+    pub fn merge(&mut self, later: LoadBatch) {
+        for (slice, data) in later.slices {
+            let mine = self.slices.entry(slice).or_default();
+            if mine.billing_account_name.is_none() {
+                mine.billing_account_name = data.billing_account_name;
+            }
+            for (k, s) in data.daily {
+                match mine.daily.get_mut(&k) {
+                    Some(m) => m.merge(&s),
+                    None => {
+                        mine.daily.insert(k, s);
+                    }
+                }
+            }
+            for (k, s) in data.tags {
+                match mine.tags.get_mut(&k) {
+                    Some(m) => m.merge(&s),
+                    None => {
+                        mine.tags.insert(k, s);
+                    }
+                }
+            }
+        }
+        self.records += later.records;
+        for (c, v) in later.billed.0 {
+            self.billed.add(&c, v);
+        }
+        for (c, v) in later.effective.0 {
+            self.effective.add(&c, v);
+        }
+    }
 }
 
 impl LoadBatch {

@@ -37,9 +37,17 @@ impl Progress {
     }
 }
 
-struct Counting<R> {
+/// A reader that counts the bytes it reads into a [`Progress`].
+pub(crate) struct Counting<R> {
     inner: R,
     progress: Progress,
+}
+
+impl<R> Counting<R> {
+    /// Wraps `inner`.
+    pub(crate) fn new(inner: R, progress: Progress) -> Self {
+        Counting { inner, progress }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {

@@ -503,7 +503,9 @@ impl FocusRecord {
             FocusColumn::SkuPriceDetails => self
                 .sku_price_details
                 .as_ref()
-                .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+                // Serialized in place: the same compact text as `Value::Object`, without a copy of
+                // the map for every row written.
+                .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "{}".to_string())),
             FocusColumn::SkuPriceId => self.sku_price_id.as_ref().map(|v| v.to_string()),
             FocusColumn::SubAccountId => self.sub_account_id.as_ref().map(|v| v.to_string()),
             FocusColumn::SubAccountName => self.sub_account_name.as_ref().map(|v| v.to_string()),

@@ -1,13 +1,15 @@
 //! A CSV reader that knows its file name and line numbers, so every cell error can name both.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use csv::{Reader, ReaderBuilder, StringRecord};
 use rust_decimal::Decimal;
 
 use crate::error::{NormalizeError, NormalizeErrorKind};
-use crate::input::Input;
+use crate::input::{Input, Progress};
 use crate::money::parse_decimal;
 use crate::text::Text;
 use crate::time::{parse_timestamp, Timestamp};
@@ -21,6 +23,7 @@ pub struct CsvInput {
     record: StringRecord,
     null_literal: bool,
     ts_memo: TimestampMemo,
+    range: Option<RangeState>,
 }
 
 /// The last timestamp parsed per column: billing periods repeat on every row and charge periods in
@@ -31,11 +34,18 @@ impl CsvInput {
     /// Reads the header. An empty file is an error; a header-only file is not (it yields no rows).
     pub fn new(input: Input) -> Result<Self, NormalizeError> {
         let file = input.name();
-        let mut reader = ReaderBuilder::new()
+        let reader = ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
             .buffer_capacity(256 * 1024)
             .from_reader(Box::new(input.into_reader()) as Box<dyn Read + Send>);
+        Self::from_reader(file, reader)
+    }
+
+    fn from_reader(
+        file: String,
+        mut reader: Reader<Box<dyn Read + Send>>,
+    ) -> Result<Self, NormalizeError> {
         let raw = reader
             .byte_headers()
             .map_err(|e| csv_error(&file, &e))?
@@ -67,7 +77,50 @@ impl CsvInput {
             record: StringRecord::new(),
             ts_memo: Default::default(),
             null_literal: false,
+            range: None,
         })
+    }
+
+    /// Opens range `index` of a [`SplitPlan`]: the header is replayed from memory, then the file is
+    /// read from the range's start. The reader stops where it lands exactly on a later split point
+    /// (see [`RangeEnd`]); line numbers in its rows and errors are relative to its own stream until
+    /// [`RangeEnd::line_delta`] is added.
+    pub fn open_range(
+        plan: &SplitPlan,
+        index: usize,
+        progress: &Progress,
+    ) -> Result<Self, NormalizeError> {
+        let file = plan.path.display().to_string();
+        let io =
+            |e: std::io::Error| NormalizeError::file(&file, NormalizeErrorKind::Io(e.to_string()));
+        let start = plan.starts.get(index).copied().ok_or_else(|| {
+            NormalizeError::file(&file, NormalizeErrorKind::Io("no such byte range".into()))
+        })?;
+        let mut f = std::fs::File::open(&plan.path).map_err(io)?;
+        f.seek(SeekFrom::Start(start)).map_err(io)?;
+        let body = crate::input::Counting::new(f, progress.clone());
+        let stream = std::io::Cursor::new(Arc::clone(&plan.header)).chain(body);
+        let reader = ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .buffer_capacity(256 * 1024)
+            .from_reader(Box::new(stream) as Box<dyn Read + Send>);
+        let mut input = Self::from_reader(file, reader)?;
+        input.range = Some(RangeState {
+            index,
+            start,
+            header_len: plan.header.len() as u64,
+            header_line: input.reader.position().line(),
+            targets: plan.starts[index + 1..].to_vec(),
+            next: 0,
+            end: None,
+        });
+        Ok(input)
+    }
+
+    /// Where a range reader stopped; `None` for a reader of a whole file or before the range's end.
+    pub fn range_end(&self) -> Option<RangeEnd> {
+        self.range.as_ref().and_then(|r| r.end)
     }
 
     /// Treat cells that say exactly `NULL` as empty (FOCUS-Sample-Data writes nulls that way).
@@ -110,9 +163,28 @@ impl CsvInput {
 
     /// Reads the next row; `None` at the end of the file.
     pub fn next_row(&mut self) -> Option<Result<Row<'_>, NormalizeError>> {
+        if let Some(r) = self.range.as_mut() {
+            // The reader's position is always the end of the last record (or of the header): a
+            // split point equal to it is a record boundary of the sequential parse.
+            let pos = self.reader.position();
+            if r.at_split(pos.byte(), pos.line()) {
+                return None;
+            }
+        }
         // StringRecord validates UTF-8 once per row; cells are then borrowed as &str for free.
         match self.reader.read_record(&mut self.record) {
-            Ok(false) => None,
+            Ok(false) => {
+                if let Some(r) = self.range.as_mut() {
+                    if r.end.is_none() {
+                        r.end = Some(RangeEnd {
+                            landed_on: None,
+                            line: self.reader.position().line(),
+                            header_line: r.header_line,
+                        });
+                    }
+                }
+                None
+            }
             Ok(true) => {
                 let line = self.record.position().map(|p| p.line()).unwrap_or(0);
                 Some(Ok(Row {
@@ -157,6 +229,173 @@ impl CsvInput {
                 Some(Err(err))
             }
         }
+    }
+}
+
+/// How a large plain CSV file is cut into byte ranges that separate threads parse.
+///
+/// Each range after the first starts right after a line break near an equal share of the file. A
+/// line break inside a quoted field is not a record boundary, so a cut is only trusted once the
+/// reader of the range before it ends a record exactly there (it "lands" on it; see
+/// [`RangeEnd`]). When it does not, that reader simply reads on, and the ranges it passed over are
+/// discarded: the result is always that of one sequential read.
+#[derive(Clone, Debug)]
+pub struct SplitPlan {
+    path: PathBuf,
+    /// The header record's bytes (after any BOM), replayed before every range.
+    header: Arc<[u8]>,
+    /// Absolute byte offset where each range starts; the first is the end of the header.
+    starts: Vec<u64>,
+}
+
+impl SplitPlan {
+    /// Plans `parts` ranges for `path` when it is a plain (not compressed) CSV file of at least
+    /// `min_bytes` bytes; `None` when it should be read in one piece.
+    pub fn new(
+        path: &Path,
+        parts: usize,
+        min_bytes: u64,
+    ) -> Result<Option<SplitPlan>, NormalizeError> {
+        if parts < 2 {
+            return Ok(None);
+        }
+        let input = Input::open(path, &Progress::default())?;
+        if input.gzip || input.format != crate::input::Format::Csv || input.size < min_bytes.max(1)
+        {
+            return Ok(None);
+        }
+        let size = input.size;
+        let file = input.name();
+        let io =
+            |e: std::io::Error| NormalizeError::file(&file, NormalizeErrorKind::Io(e.to_string()));
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let mut head = [0u8; 3];
+        let bom = match f.read_exact(&mut head) {
+            Ok(()) if head == [0xEF, 0xBB, 0xBF] => 3,
+            _ => 0,
+        };
+        let csv = CsvInput::new(input)?;
+        let header_len = csv.reader.position().byte();
+        let header_end = bom + header_len;
+        if header_end >= size {
+            return Ok(None);
+        }
+        let mut header = vec![0u8; header_len as usize];
+        f.seek(SeekFrom::Start(bom)).map_err(io)?;
+        f.read_exact(&mut header).map_err(io)?;
+        let mut starts = vec![header_end];
+        let body = size - header_end;
+        for i in 1..parts as u64 {
+            let guess = header_end + body * i / parts as u64;
+            if let Some(s) = boundary_after(&mut f, guess, size).map_err(io)? {
+                if s > *starts.last().unwrap_or(&0) && s < size {
+                    starts.push(s);
+                }
+            }
+        }
+        if starts.len() < 2 {
+            return Ok(None);
+        }
+        Ok(Some(SplitPlan {
+            path: path.to_path_buf(),
+            header: Arc::from(header),
+            starts,
+        }))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of ranges.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Always false: a plan has at least two ranges.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
+/// The first candidate record start after byte `from`: just past the next `\n`, or on that `\n`
+/// when it ends a `\r\n` pair (the CSV reader ends a CRLF record after its `\r`, and a range
+/// must start where a record ends). `None` when no line break is found within 1 MiB.
+fn boundary_after(f: &mut std::fs::File, from: u64, size: u64) -> std::io::Result<Option<u64>> {
+    let at = from.saturating_sub(1);
+    f.seek(SeekFrom::Start(at))?;
+    let mut buf = vec![0u8; (size - at).min(1 << 20) as usize];
+    f.read_exact(&mut buf)?;
+    // Index 0 is the byte before `from`, only looked at for a `\r`.
+    Ok(buf.iter().skip(1).position(|&b| b == b'\n').map(|j| {
+        let j = j + 1;
+        if buf[j - 1] == b'\r' {
+            at + j as u64
+        } else {
+            at + j as u64 + 1
+        }
+    }))
+}
+
+/// Where a range reader stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeEnd {
+    /// The range whose start it landed on (an index into the plan), or `None` when it read to the
+    /// end of the file.
+    pub landed_on: Option<usize>,
+    /// Its stream's line count there (relative to its own stream: header replay included).
+    line: u64,
+    /// Its stream's line count where the range's own bytes began.
+    header_line: u64,
+}
+
+impl RangeEnd {
+    /// Given the delta that turns this reader's line numbers into the file's, the delta for the
+    /// reader of the range it landed on.
+    pub fn next_line_delta(&self, delta: u64) -> u64 {
+        (self.line + delta).saturating_sub(self.header_line)
+    }
+}
+
+#[derive(Debug)]
+struct RangeState {
+    /// This range's index in its plan.
+    index: usize,
+    start: u64,
+    header_len: u64,
+    header_line: u64,
+    /// Starts of the later ranges, absolute.
+    targets: Vec<u64>,
+    /// The next target not yet passed.
+    next: usize,
+    end: Option<RangeEnd>,
+}
+
+impl RangeState {
+    /// True when the reader, at stream offset `byte` and line `line`, stands on a later range's
+    /// start; remembers where.
+    fn at_split(&mut self, byte: u64, line: u64) -> bool {
+        if self.end.is_some() {
+            return true;
+        }
+        let abs = byte + self.start - self.header_len;
+        while let Some(&t) = self.targets.get(self.next) {
+            if abs < t {
+                return false;
+            }
+            if abs == t {
+                self.end = Some(RangeEnd {
+                    landed_on: Some(self.index + 1 + self.next),
+                    line,
+                    header_line: self.header_line,
+                });
+                return true;
+            }
+            // A record straddles this cut: the range it starts is not a record boundary.
+            self.next += 1;
+        }
+        false
     }
 }
 

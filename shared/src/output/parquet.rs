@@ -21,8 +21,13 @@ use super::{write_err, FocusSink, OutputColumns, OutputError};
 use crate::focus::{FocusColumn, FocusRecord};
 use crate::time::Timestamp;
 
-/// Rows per Parquet row group batch.
-pub const BATCH_ROWS: usize = 16 * 1024;
+/// Rows per Arrow batch handed to the Parquet writer. Small enough that a batch's column buffers
+/// (a few hundred KiB each) are reused from the allocator's free lists instead of being mapped,
+/// zeroed by the kernel and unmapped again for every batch, which cost a sixth of a run's time
+/// at 16k rows.
+pub const BATCH_ROWS: usize = 4 * 1024;
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 32 * 1024;
 const SCALE: u32 = 18;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,7 +146,7 @@ impl ParquetSink {
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_statistics_enabled(EnabledStatistics::None)
-            .set_max_row_group_row_count(Some(BATCH_ROWS * 2));
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
         for c in &columns.focus {
             if kind(*c) == Kind::Time {
                 props = props.set_column_statistics_enabled(

@@ -33,7 +33,7 @@ use crate::error::{NormalizeError, NormalizeErrorKind};
 use crate::focus::*;
 use crate::input::Progress;
 use crate::money::{Currency, CurrencyTotals};
-use crate::normalize::csv_input::Cells;
+use crate::normalize::csv_input::{Cells, CsvInput, RangeEnd, SplitPlan};
 use crate::normalize::table::Table;
 use crate::normalize::{Dialect, Job, RecordStream, SourceTotals};
 use crate::text::Text;
@@ -301,6 +301,36 @@ struct Acc {
     unused_rows: u64,
     unused_without_quantity: u64,
     unknown_types: BTreeMap<String, u64>,
+}
+
+impl Acc {
+    /// Folds in the state of a source read after this one. Savings Plan aggregates keep the order
+    /// in which they first appeared and the record template of their first row, as one sequential
+    /// read would.
+    fn merge(&mut self, later: Acc) {
+        for (c, v) in later.billed.0 {
+            self.billed.add(&c, v);
+        }
+        for (c, v) in later.effective.0 {
+            self.effective.add(&c, v);
+        }
+        self.rows += later.rows;
+        for (key, res) in later.residuals {
+            match self.residuals.get_mut(&key) {
+                Some(r) => r.amount += res.amount,
+                None => {
+                    self.residuals.insert(key, res);
+                }
+            }
+        }
+        self.negation_rows += later.negation_rows;
+        self.covered_rows += later.covered_rows;
+        self.unused_rows += later.unused_rows;
+        self.unused_without_quantity += later.unused_without_quantity;
+        for (t, n) in later.unknown_types {
+            *self.unknown_types.entry(t).or_default() += n;
+        }
+    }
 }
 
 /// The source's amortized measure of one row: AWS's standard amortized-cost formula by line item
@@ -986,6 +1016,12 @@ fn open_source(
         progress,
         "JSON is not a Cost and Usage Report format (CSV or Parquet)",
     )?;
+    let cols = columns_for(&source, &file)?;
+    Ok((source, cols))
+}
+
+/// Resolves the columns of an opened source and checks the required ones are there.
+fn columns_for(source: &Table, file: &str) -> Result<Columns, NormalizeError> {
     let headers = source.headers().to_vec();
     // Legacy CUR CSV names have a `category/` part; CUR 2.0 and legacy CUR Parquet are snake_case.
     let snake_case = !headers.iter().any(|h| h.contains('/'));
@@ -1000,9 +1036,9 @@ fn open_source(
         C::PayerAccountId,
         C::ProductCode,
     ] {
-        cols.require(&file, c)?;
+        cols.require(file, c)?;
     }
-    Ok((source, cols))
+    Ok(cols)
 }
 
 /// Opens an AWS CUR job (legacy or CUR 2.0; CSV, gzip CSV or Parquet). Several inputs are read one
@@ -1027,6 +1063,136 @@ pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, Nor
         residuals_emitted: Vec::new(),
         done: false,
     }))
+}
+
+/// One part of a job read on its own, with its own running state: a whole file, or one byte
+/// range of a large plain CSV file ([`SplitPlan`]). Parts of a job are read on separate threads and
+/// their states merged in file order with [`PartState::merge`]; [`finish`] then emits what only
+/// the whole job can know (Savings Plan amounts that do not cancel out).
+pub struct CurPart {
+    table: Table,
+    cols: Columns,
+    unused: Option<FocusRecord>,
+    acc: Acc,
+    failed: bool,
+}
+
+/// The running state of a finished [`CurPart`] (or of several, merged).
+#[derive(Default)]
+pub struct PartState(Acc);
+
+impl PartState {
+    /// Folds in the state of the part that follows this one in the job.
+    pub fn merge(&mut self, later: PartState) {
+        self.0.merge(later.0);
+    }
+}
+
+/// The inputs of an AWS CUR job, each with its split plan when it is large enough to be read as
+/// `parts` byte ranges (plain CSV of at least `min_bytes`).
+pub fn split_plans(
+    job: &Job,
+    parts: usize,
+    min_bytes: u64,
+) -> Result<Vec<(PathBuf, Option<SplitPlan>)>, NormalizeError> {
+    job.inputs
+        .iter()
+        .map(|p| Ok((p.clone(), SplitPlan::new(p, parts, min_bytes)?)))
+        .collect()
+}
+
+impl CurPart {
+    /// A whole input file.
+    pub fn open_file(
+        path: &std::path::Path,
+        progress: &Progress,
+    ) -> Result<CurPart, NormalizeError> {
+        let (table, cols) = open_source(path, progress)?;
+        Ok(CurPart::new(table, cols))
+    }
+
+    /// Range `index` of a split file. Its rows' line numbers are relative until the caller adds
+    /// the delta it gets from the [`RangeEnd`] of the range before.
+    pub fn open_range(
+        plan: &SplitPlan,
+        index: usize,
+        progress: &Progress,
+    ) -> Result<CurPart, NormalizeError> {
+        let table = Table::Csv(CsvInput::open_range(plan, index, progress)?);
+        let cols = columns_for(&table, &plan.path().display().to_string())?;
+        Ok(CurPart::new(table, cols))
+    }
+
+    fn new(table: Table, cols: Columns) -> CurPart {
+        CurPart {
+            table,
+            cols,
+            unused: None,
+            acc: Acc::default(),
+            failed: false,
+        }
+    }
+
+    /// Where a range part stopped (`None` for a whole file).
+    pub fn range_end(&self) -> Option<RangeEnd> {
+        match &self.table {
+            Table::Csv(c) => c.range_end(),
+            Table::Parquet(_) => None,
+        }
+    }
+
+    /// The part's running state, to merge.
+    pub fn into_state(self) -> PartState {
+        PartState(self.acc)
+    }
+}
+
+impl Iterator for CurPart {
+    type Item = Result<FocusRecord, NormalizeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(u) = self.unused.take() {
+            return Some(Ok(u));
+        }
+        if self.failed {
+            return None;
+        }
+        loop {
+            let mapped = self
+                .table
+                .next_row()?
+                .and_then(|row| map_row(&row, &self.cols, &mut self.acc));
+            match mapped {
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+                Ok(Mapped { primary, unused }) => {
+                    self.unused = unused;
+                    if let Some(p) = primary {
+                        return Some(Ok(p));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The end of a job read in parts: a stream that yields the records only the merged state can
+/// produce (Savings Plan amounts that do not cancel out within the job) and then reports the
+/// job's source totals and notes.
+pub fn finish(dialect: Dialect, state: PartState) -> Box<dyn RecordStream> {
+    Box::new(AwsCurStream {
+        dialect,
+        progress: Progress::default(),
+        pending_inputs: Vec::new().into_iter(),
+        current: None,
+        unused: None,
+        acc: state.0,
+        residual_rows: None,
+        residuals_emitted: Vec::new(),
+        done: false,
+    })
 }
 
 impl AwsCurStream {
