@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod anomaly;
 mod budget;
 mod commands;
 mod demo;
@@ -36,6 +37,9 @@ enum Command {
     /// Budgets from a YAML file: spend, forecast and the alerts that fire now.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Anomaly detection on a `date,value` series (machine interface: CSV in, CSV out).
+    #[command(subcommand)]
+    Anomaly(AnomalyCommand),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
 }
@@ -167,6 +171,17 @@ struct BudgetCheckArgs {
     format: CheckFormat,
 }
 
+#[derive(Debug, Subcommand)]
+enum AnomalyCommand {
+    /// Read CSV `date,value` (oldest first; daily or hourly) and write `date,is_anomaly,score`,
+    /// one row per input row. A row's verdict uses only rows up to it.
+    Detect {
+        /// Input CSV file, or `-` for standard input.
+        #[arg(long)]
+        input: PathBuf,
+    },
+}
+
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// Where the demo writes its store, inputs and FOCUS output (recreated on every run).
@@ -225,6 +240,7 @@ fn main() -> ExitCode {
                 CheckFormat::Json => commands::OutFormat::Json,
             },
         ),
+        Command::Anomaly(AnomalyCommand::Detect { input }) => anomaly::detect_csv(&input),
         Command::Demo(a) => demo::run(&a.dir),
     };
     match result {
