@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use costkit_core::analysis::anomaly::{detect, DetectorConfig};
 use costkit_core::analysis::score::DetectionScore;
-use costkit_core::analysis::synth::{self, AnomalyKind, Archetype};
+use costkit_core::analysis::synth;
 
 /// An alert up to this many days after a window still counts for it (a shift is confirmed late,
 /// a temporary shift alerts again when it ends).
@@ -97,7 +97,6 @@ fn run(seed: u64, n: usize, days: usize) -> Report {
             }
         }
     }
-    let _ = (AnomalyKind::Spike, Archetype::Steady);
     Report {
         total,
         by_kind,

@@ -162,6 +162,26 @@ struct State {
     zeros: VecDeque<bool>,
     zero_count: usize,
     positives: VecDeque<f64>,
+    /// Median and robust scale of `positives`, computed when first needed after a change.
+    positives_stats: Option<(f64, f64)>,
+}
+
+impl State {
+    fn positive_stats(&mut self) -> (f64, f64) {
+        if let Some(st) = self.positives_stats {
+            return st;
+        }
+        let v: Vec<f64> = self.positives.iter().copied().collect();
+        let mut w = v.clone();
+        let st = (median(&mut w), mad(&v));
+        self.positives_stats = Some(st);
+        st
+    }
+
+    fn push_positive(&mut self, ln_x: f64) {
+        push_bounded(&mut self.positives, ln_x, POSITIVE_WINDOW);
+        self.positives_stats = None;
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -245,7 +265,32 @@ impl Detector {
     }
 
     fn date(&self, t: usize) -> NaiveDate {
-        (self.start + Duration::seconds(self.step.0 * t as i64)).date()
+        if self.daily {
+            self.start.date() + chrono::Days::new(t as u64)
+        } else {
+            (self.start + Duration::seconds(self.step.0 * t as i64)).date()
+        }
+    }
+
+    /// What the model expects at slot `t >= self.slots()` from the data seen so far (level,
+    /// trend and seasonal profiles; for a mostly-zero series its mean). `None` while learning.
+    pub fn expected_at(&self, t: usize) -> Option<f64> {
+        let s = self.state.as_ref()?;
+        if s.zero_count * 10 >= 3 * s.zeros.len() {
+            let on = 1.0 - s.zero_count as f64 / s.zeros.len().max(1) as f64;
+            let mut v: Vec<f64> = s.positives.iter().copied().collect();
+            return Some(if v.is_empty() {
+                0.0
+            } else {
+                on * median(&mut v).exp()
+            });
+        }
+        let m1 = self.periods.first().copied().unwrap_or(1).max(1);
+        let m2 = self.periods.get(1).copied().unwrap_or(1).max(1);
+        let h = t.saturating_sub(self.t) + 1;
+        let damp: f64 = (1..=h).map(|i| self.phi.powi(i as i32)).sum();
+        let y = s.level + damp * s.trend + s.s1[t % m1] + s.s2[t % m2];
+        Some(from_y(s.log, s.c, y))
     }
 
     /// Consumes the next slot and returns the verdict on it.
@@ -395,6 +440,7 @@ impl Detector {
             zeros,
             zero_count,
             positives,
+            positives_stats: None,
         });
     }
 
@@ -467,28 +513,22 @@ impl Detector {
         let (z, expected, outlier) = if intermittent {
             // Mostly-zero series: zeros are normal; a positive value is compared with recent
             // positive values only, and only a rise is anomalous.
-            if x <= 0.0 || s.positives.len() < MIN_POSITIVES {
-                let e = s.positives.iter().copied().collect::<Vec<_>>();
-                let typical = if e.is_empty() {
-                    0.0
-                } else {
-                    let mut e = e;
-                    median(&mut e).exp()
-                };
+            // The expected value is the mean: the chance of a positive day times a typical one.
+            let on = 1.0 - s.zero_count as f64 / s.zeros.len().max(1) as f64;
+            let n = s.positives.len();
+            let (med, spread) = s.positive_stats();
+            let typical = if n == 0 { 0.0 } else { on * med.exp() };
+            if x <= 0.0 || n < MIN_POSITIVES {
                 (0.0, typical, false)
             } else {
-                let v: Vec<f64> = s.positives.iter().copied().collect();
-                let mut w = v.clone();
-                let med = median(&mut w);
-                let sp = mad(&v).max(0.1);
-                let zp = (x.ln() - med) / sp;
-                (zp, med.exp(), zp > thr)
+                let zp = (x.ln() - med) / spread.max(0.1);
+                (zp, typical, zp > thr)
             }
         } else {
             (z, expected_x, z.abs() > thr)
         };
         if x > 0.0 && !(intermittent && outlier) {
-            push_bounded(&mut s.positives, x.ln(), POSITIVE_WINDOW);
+            s.push_positive(x.ln());
         }
 
         // Learn. Outliers and explained days leave the base model alone; in a mostly-zero series
@@ -579,16 +619,21 @@ fn calendar_effect(
     if h.len() < needed {
         return None;
     }
-    let mut v: Vec<f64> = h.iter().copied().collect();
-    let med = median(&mut v);
+    let mut buf = [0.0f64; CAL_HISTORY];
+    let v = &mut buf[..h.len().min(CAL_HISTORY)];
+    for (slot, r) in v.iter_mut().zip(h.iter()) {
+        *slot = *r;
+    }
+    let med = median(v);
     let clear_above = 3.0 * noise(base);
-    let clear = h
+    let clear = v
         .iter()
         .filter(|r| r.signum() == med.signum() && r.abs() > clear_above)
         .count();
     if clear < needed {
         return None;
     }
+    // `median` sorted `v`.
     let spread = if v.len() >= 2 {
         (v[v.len() - 1] - v[0]) / 2.0
     } else {

@@ -1,7 +1,13 @@
-//! Anomaly detection over daily cost (and any other regular series).
+//! Anomaly detection over daily cost (and any other regular series). See `docs/anomalies.md`.
 //!
 //! * [`detector`]: the online detector, one verdict per slot from data up to that slot.
+//! * [`events`]: flagged slots grouped into anomalies, and root causes across child series.
+//! * [`feedback`]: "not an issue" / "planned" records and the rule that suppresses similar alerts.
 
 pub mod detector;
+pub mod events;
+pub mod feedback;
 
 pub use detector::{detect, score_of, Detector, DetectorConfig, Point};
+pub use events::{events, root_causes, Child, Contribution, Direction, Event};
+pub use feedback::{suppressed_by, AlertKey, Feedback, Verdict};
