@@ -1,4 +1,5 @@
-//! `costkit anomaly detect`: the machine interface of the anomaly detector (CSV in, CSV out).
+//! `costkit anomaly detect` (the machine interface of the detector: CSV in, CSV out) and
+//! `costkit anomalies` (monitors over the store, for people).
 //!
 //! The contract is fixed because external benchmarks call it: input `date,value` (oldest first,
 //! `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, daily or hourly inferred from the spacing, gaps
@@ -60,6 +61,123 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// `costkit anomalies`: every monitor in the monitors file evaluated over the store.
+pub fn anomalies(
+    store: &Path,
+    monitors: &Path,
+    since: Option<chrono::NaiveDate>,
+    today: Option<chrono::NaiveDate>,
+    json: bool,
+) -> Result<()> {
+    use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+    use costkit_core::analysis::anomaly::monitor::{evaluate, MonitorFile};
+    use costkit_core::store::{CostStore, Filter};
+
+    let file = MonitorFile::load(monitors)?;
+    if !store.exists() {
+        anyhow::bail!(
+            "{}: no store here; run `costkit load <files>` first",
+            store.display()
+        );
+    }
+    let st = costkit_sqlite::SqliteStore::open(store)?;
+    let all = Filter::default();
+    let daily = st.daily(&all)?;
+    let mut tags = Vec::new();
+    for k in file.tag_keys() {
+        tags.extend(st.daily_tags(&k, &all)?);
+    }
+    let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let since = since.unwrap_or(today - chrono::Duration::days(30));
+    let found = evaluate(&file, &daily, &tags, since, today);
+
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
+        return Ok(());
+    }
+    if found.is_empty() {
+        writeln!(out, "no anomalies since {since}")?;
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "Monitor",
+        "Start",
+        "End",
+        "Expected",
+        "Actual",
+        "Impact",
+        "Impact %",
+        "Score",
+        "Top root causes",
+    ]);
+    let right = |x: String| Cell::new(x).set_alignment(CellAlignment::Right);
+    for a in &found {
+        let mut name = a.monitor.clone();
+        if let Some((d, v)) = &a.series {
+            name.push_str(&format!("\n{d}={v}"));
+        }
+        if a.suppressed_by.is_some() {
+            name.push_str("\n(suppressed)");
+        }
+        let causes: Vec<String> = a
+            .root_causes
+            .iter()
+            .take(3)
+            .map(|c| {
+                format!(
+                    "{}={} {} ({:.0}%)",
+                    c.dimension,
+                    c.value,
+                    crate::commands::cents(c.contribution),
+                    c.share * 100.0
+                )
+            })
+            .collect();
+        t.add_row(vec![
+            Cell::new(name),
+            Cell::new(a.start.to_string()),
+            Cell::new(if a.ongoing {
+                format!("{} (ongoing)", a.end)
+            } else {
+                a.end.to_string()
+            }),
+            right(format!(
+                "{} {}",
+                crate::commands::cents(a.expected),
+                a.currency
+            )),
+            right(crate::commands::cents(a.actual)),
+            right(crate::commands::cents(a.impact)),
+            right(
+                a.impact_percent
+                    .map(|p| format!("{p:+.1}%"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            right(format!("{:.4}", a.score)),
+            Cell::new(causes.join("\n")),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for a in found.iter().filter(|a| a.suppressed_by.is_some()) {
+        writeln!(
+            out,
+            "suppressed: {} {} by feedback {}",
+            a.monitor,
+            a.start,
+            a.suppressed_by.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+/// `--since` / `--today` values.
+pub fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}`: use YYYY-MM-DD"))
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ enum Command {
     /// Anomaly detection on a `date,value` series (machine interface: CSV in, CSV out).
     #[command(subcommand)]
     Anomaly(AnomalyCommand),
+    /// Anomalies found by the monitors in a YAML file, with impact and root causes.
+    Anomalies(AnomaliesArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
 }
@@ -183,6 +185,24 @@ enum AnomalyCommand {
 }
 
 #[derive(Debug, Args)]
+struct AnomaliesArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// The monitors file (format: docs/anomalies.md).
+    #[arg(long, default_value = "monitors.yaml")]
+    monitors: PathBuf,
+    /// Show anomalies starting on or after this day (default: 30 days before --today).
+    #[arg(long, value_parser = anomaly::parse_day)]
+    since: Option<chrono::NaiveDate>,
+    /// Evaluate as of this day: only days before it count (default: today, UTC).
+    #[arg(long, value_parser = anomaly::parse_day)]
+    today: Option<chrono::NaiveDate>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct DemoArgs {
     /// Where the demo writes its store, inputs and FOCUS output (recreated on every run).
     #[arg(long, default_value = "costkit-demo")]
@@ -241,6 +261,9 @@ fn main() -> ExitCode {
             },
         ),
         Command::Anomaly(AnomalyCommand::Detect { input }) => anomaly::detect_csv(&input),
+        Command::Anomalies(a) => {
+            anomaly::anomalies(&a.store.store, &a.monitors, a.since, a.today, a.json)
+        }
         Command::Demo(a) => demo::run(&a.dir),
     };
     match result {
