@@ -761,3 +761,29 @@ feedback:
         assert!(e.to_string().contains("tag monitor"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_in_the_docs_parses() {
+        let doc = include_str!("../../../../docs/anomalies.md");
+        let start = doc.find("```yaml\n").expect("yaml block") + 8;
+        let len = doc[start..].find("```").expect("end of block");
+        let f = MonitorFile::parse(&doc[start..start + len], "docs/anomalies.md").expect("parse");
+        assert_eq!(f.monitors.len(), 6);
+        assert_eq!(f.feedback.len(), 2);
+        assert_eq!(f.monitors[4].split_by, Some(Dimension::Tag("team".into())));
+        let e = MonitorFile::parse(
+            "monitors:\n  - name: a\n    currency: USD\n    split_by: colour\n",
+            "monitors.yaml",
+        )
+        .expect_err("bad");
+        assert!(
+            e.to_string()
+                .starts_with("monitors.yaml:4: monitors[0].split_by: `colour`"),
+            "{e}"
+        );
+    }
+}
