@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod anomaly;
 mod breakdown;
 mod budget;
 mod commands;
@@ -41,6 +42,11 @@ enum Command {
     /// Budgets from a YAML file: spend, forecast and the alerts that fire now.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Anomaly detection on a `date,value` series (machine interface: CSV in, CSV out).
+    #[command(subcommand)]
+    Anomaly(AnomalyCommand),
+    /// Anomalies found by the monitors in a YAML file, with impact and root causes.
+    Anomalies(AnomaliesArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
     /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
@@ -177,6 +183,35 @@ struct BudgetCheckArgs {
     format: CheckFormat,
 }
 
+#[derive(Debug, Subcommand)]
+enum AnomalyCommand {
+    /// Read CSV `date,value` (oldest first; daily or hourly) and write `date,is_anomaly,score`,
+    /// one row per input row. A row's verdict uses only rows up to it.
+    Detect {
+        /// Input CSV file, or `-` for standard input.
+        #[arg(long)]
+        input: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AnomaliesArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// The monitors file (format: docs/anomalies.md).
+    #[arg(long, default_value = "monitors.yaml")]
+    monitors: PathBuf,
+    /// Show anomalies starting on or after this day (default: 30 days before --today).
+    #[arg(long, value_parser = anomaly::parse_day)]
+    since: Option<chrono::NaiveDate>,
+    /// Evaluate as of this day: only days before it count (default: today, UTC).
+    #[arg(long, value_parser = anomaly::parse_day)]
+    today: Option<chrono::NaiveDate>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// Where the demo writes its store, inputs and FOCUS output (recreated on every run).
@@ -236,6 +271,10 @@ fn main() -> ExitCode {
                 CheckFormat::Json => commands::OutFormat::Json,
             },
         ),
+        Command::Anomaly(AnomalyCommand::Detect { input }) => anomaly::detect_csv(&input),
+        Command::Anomalies(a) => {
+            anomaly::anomalies(&a.store.store, &a.monitors, a.since, a.today, a.json)
+        }
         Command::Demo(a) => demo::run(&a.dir),
         Command::Serve(a) => serve::run(a),
         Command::Key(c) => serve::key(c),
