@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod budget;
 mod commands;
 mod demo;
+mod forecast;
 mod progress;
 
 /// Multi-cloud cost toolkit: billing exports in, FOCUS 1.2 out, exact to the last digit.
@@ -36,6 +37,8 @@ enum Command {
     /// Budgets from a YAML file: spend, forecast and the alerts that fire now.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Forecast spend to the month, quarter and year end per series (or, with --input, any date,value CSV).
+    Forecast(forecast::ForecastArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
 }
@@ -225,6 +228,7 @@ fn main() -> ExitCode {
                 CheckFormat::Json => commands::OutFormat::Json,
             },
         ),
+        Command::Forecast(a) => forecast::run(&a),
         Command::Demo(a) => demo::run(&a.dir),
     };
     match result {

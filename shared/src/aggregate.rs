@@ -263,6 +263,36 @@ pub struct SummaryLine {
 /// Label used for spend without the tag being grouped by.
 pub const UNTAGGED: &str = "(untagged)";
 
+/// The summary label of a daily row under `by` (`None` for a tag grouping, which needs tag rows).
+pub fn row_label(by: &GroupBy, r: &DailyRow) -> Option<String> {
+    let label = match by {
+        GroupBy::Provider => r.slice.provider.to_string(),
+        GroupBy::Account => {
+            if r.key.sub_account_id.is_empty() {
+                r.slice.billing_account_id.to_string()
+            } else if r.key.sub_account_name.is_empty() {
+                format!("{} / {}", r.slice.billing_account_id, r.key.sub_account_id)
+            } else {
+                format!(
+                    "{} / {} ({})",
+                    r.slice.billing_account_id, r.key.sub_account_id, r.key.sub_account_name
+                )
+            }
+        }
+        GroupBy::Service => r.key.service_name.to_string(),
+        GroupBy::Region => {
+            if r.key.region_id.is_empty() {
+                "(no region)".to_string()
+            } else {
+                r.key.region_id.to_string()
+            }
+        }
+        GroupBy::ChargeCategory => r.key.charge_category.to_string(),
+        GroupBy::Tag(_) => return None,
+    };
+    Some(label)
+}
+
 /// Sums daily rows into summary lines, largest cost first. For tag grouping, `tag_rows` are the
 /// per-tag rows of that key; the untagged line is the total minus the tagged spend, so every dollar
 /// is in exactly one line.
@@ -312,33 +342,7 @@ pub fn summarize(
         }
         _ => {
             for r in rows {
-                let label = match by {
-                    GroupBy::Provider => r.slice.provider.to_string(),
-                    GroupBy::Account => {
-                        if r.key.sub_account_id.is_empty() {
-                            r.slice.billing_account_id.to_string()
-                        } else if r.key.sub_account_name.is_empty() {
-                            format!("{} / {}", r.slice.billing_account_id, r.key.sub_account_id)
-                        } else {
-                            format!(
-                                "{} / {} ({})",
-                                r.slice.billing_account_id,
-                                r.key.sub_account_id,
-                                r.key.sub_account_name
-                            )
-                        }
-                    }
-                    GroupBy::Service => r.key.service_name.to_string(),
-                    GroupBy::Region => {
-                        if r.key.region_id.is_empty() {
-                            "(no region)".to_string()
-                        } else {
-                            r.key.region_id.to_string()
-                        }
-                    }
-                    GroupBy::ChargeCategory => r.key.charge_category.to_string(),
-                    GroupBy::Tag(_) => String::new(),
-                };
+                let label = row_label(by, r).unwrap_or_default();
                 groups
                     .entry((label, r.key.currency.clone()))
                     .or_default()

@@ -3,6 +3,7 @@
 //! Everything here is a pure function of its inputs (no clock reads: callers pass `now`), so the
 //! CLI, the serverless functions and the tests get the same answers from the same data.
 
+pub mod forecast;
 pub mod score;
 pub mod series;
 #[cfg(feature = "testkit")]
