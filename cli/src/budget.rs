@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use costkit_core::aggregate::CostBasis;
-use costkit_core::budget::{evaluate, Alert, AlertState, BudgetFile, LinearRunRate};
+use costkit_core::budget::{evaluate, Alert, AlertState, BudgetFile, SeasonalForecaster};
 use costkit_core::store::{CostStore, Filter};
 use costkit_sqlite::SqliteStore;
 use rust_decimal::Decimal;
@@ -121,7 +121,7 @@ pub fn check(
     let mut state = load_state(&state_file)?;
     let mut results = Vec::new();
     for b in &file.budgets {
-        let status = evaluate(b, &daily, &tags, now, &LinearRunRate);
+        let status = evaluate(b, &daily, &tags, now, &SeasonalForecaster);
         let alerts = state.step(&status, now);
         results.push((status, alerts));
     }

@@ -11,6 +11,7 @@ mod breakdown;
 mod budget;
 mod commands;
 mod demo;
+mod forecast;
 mod progress;
 mod serve;
 
@@ -47,6 +48,8 @@ enum Command {
     Anomaly(AnomalyCommand),
     /// Anomalies found by the monitors in a YAML file, with impact and root causes.
     Anomalies(AnomaliesArgs),
+    /// Forecast spend to the month, quarter and year end per series (or, with --input, any date,value CSV).
+    Forecast(forecast::ForecastArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
     /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
@@ -275,6 +278,7 @@ fn main() -> ExitCode {
         Command::Anomalies(a) => {
             anomaly::anomalies(&a.store.store, &a.monitors, a.since, a.today, a.json)
         }
+        Command::Forecast(a) => forecast::run(&a),
         Command::Demo(a) => demo::run(&a.dir),
         Command::Serve(a) => serve::run(a),
         Command::Key(c) => serve::key(c),

@@ -399,10 +399,9 @@ pub struct SummaryLine {
 /// Label used for spend without the tag being grouped by.
 pub const UNTAGGED: &str = "(untagged)";
 
-/// The summary label of a daily row under a non-tag grouping (empty for [`GroupBy::Tag`], whose
-/// labels come from the per-tag rows).
-pub fn group_label(r: &DailyRow, by: &GroupBy) -> String {
-    match by {
+/// The summary label of a daily row under `by` (`None` for a tag grouping, which needs tag rows).
+pub fn row_label(by: &GroupBy, r: &DailyRow) -> Option<String> {
+    let label = match by {
         GroupBy::Provider => r.slice.provider.to_string(),
         GroupBy::Account => {
             if r.key.sub_account_id.is_empty() {
@@ -425,8 +424,9 @@ pub fn group_label(r: &DailyRow, by: &GroupBy) -> String {
             }
         }
         GroupBy::ChargeCategory => r.key.charge_category.to_string(),
-        GroupBy::Tag(_) => String::new(),
-    }
+        GroupBy::Tag(_) => return None,
+    };
+    Some(label)
 }
 
 /// Sums daily rows into summary lines, largest cost first. For tag grouping, `tag_rows` are the
@@ -478,7 +478,7 @@ pub fn summarize(
         }
         _ => {
             for r in rows {
-                let label = group_label(r, by);
+                let label = row_label(by, r).unwrap_or_default();
                 groups
                     .entry((label, r.key.currency.clone()))
                     .or_default()

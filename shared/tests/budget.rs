@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use costkit_core::aggregate::{DailyKey, DailyRow, Slice, Sums, TagKey, TagRow};
 use costkit_core::budget::{
     evaluate, AlertState, Budget, BudgetConfigError, BudgetFile, BudgetStatus, LinearRunRate,
-    SpendKind,
+    SeasonalForecaster, SpendKind,
 };
 use costkit_core::money::Currency;
 use costkit_core::text::Text;
@@ -406,6 +406,47 @@ fn forecasted_alerts_wait_for_seven_days_of_data() {
     assert!(AlertState::default()
         .step(&low, at("2024-09-08"))
         .is_empty());
+}
+
+#[test]
+fn seasonal_forecasts_fire_on_day_8_not_day_3() {
+    let b = budget(MONTHLY_1000);
+    // 40 a day since July: the seasonal forecaster learns from the summer, not only September.
+    let history = |last: &str| -> Vec<DailyRow> {
+        let mut rows = Vec::new();
+        let mut d = day("2024-07-01");
+        while d <= day(last) {
+            rows.push(row(&EC2, &d.to_string(), "40"));
+            d += chrono::Duration::days(1);
+        }
+        rows
+    };
+    let mut state = AlertState::default();
+    let s3 = evaluate(
+        &b,
+        &history("2024-09-02"),
+        &[],
+        at("2024-09-03"),
+        &SeasonalForecaster,
+    );
+    assert_eq!(s3.forecaster, "seasonal");
+    assert_eq!(s3.forecast, Some(dec("1200")), "80 so far + 28 days of 40");
+    assert!(
+        state.step(&s3, at("2024-09-03")).is_empty(),
+        "day 3: too early"
+    );
+    let s8 = evaluate(
+        &b,
+        &history("2024-09-07"),
+        &[],
+        at("2024-09-08"),
+        &SeasonalForecaster,
+    );
+    assert_eq!((s8.covered_days, s8.actual), (7, dec("280")));
+    assert_eq!(s8.forecast, Some(dec("1200")));
+    let a = state.step(&s8, at("2024-09-08"));
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].threshold, "forecasted:100%");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! CLI, the serverless functions and the tests get the same answers from the same data.
 
 pub mod anomaly;
+pub mod forecast;
 pub mod score;
 pub mod series;
 #[cfg(feature = "testkit")]

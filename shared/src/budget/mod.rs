@@ -9,7 +9,8 @@
 //! * [`config`]: the `budgets.yaml` file (schema: `docs/budgets.schema.json`).
 //! * [`period`]: monthly, quarterly, annual and custom periods.
 //! * [`spend`]: scope filter and exact per-currency spend.
-//! * [`forecast`]: the [`PeriodForecaster`] seam and the [`LinearRunRate`] method.
+//! * [`forecast`]: the [`PeriodForecaster`] seam, the default [`SeasonalForecaster`] and the
+//!   [`LinearRunRate`] method.
 //! * [`alerts`]: the state machine.
 
 pub mod alerts;
@@ -29,7 +30,7 @@ pub use alerts::{Alert, AlertState};
 pub use config::{
     AmountSpec, Budget, BudgetConfigError, BudgetFile, Limit, PeriodSpec, SpendKind, Threshold,
 };
-pub use forecast::{LinearRunRate, PeriodForecaster};
+pub use forecast::{LinearRunRate, PeriodForecaster, SeasonalForecaster};
 pub use period::{period_at, previous_period, Period};
 pub use spend::{period_spend, PeriodSpend};
 

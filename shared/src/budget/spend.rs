@@ -25,6 +25,9 @@ pub struct PeriodSpend {
     pub other_currency_rows: u64,
     /// Their amounts, per currency, on the budget's basis.
     pub other_currency: CurrencyTotals,
+    /// The scope's spend per UTC day for every day known at `now` (before the period too), in the
+    /// budget's currency: what a seasonal forecaster learns from.
+    pub history: BTreeMap<NaiveDate, Decimal>,
 }
 
 impl PeriodSpend {
@@ -89,7 +92,8 @@ pub fn counts(include: &Include, category: &str, amount: Decimal) -> bool {
 
 /// Sums the budget's spend in `period` from daily rows (or, for a tag scope, the per-tag rows of
 /// its key), counting only days that started before `now`: data stamped later is not yet known at
-/// `now`, which keeps an evaluation at a past `now` reproducible.
+/// `now`, which keeps an evaluation at a past `now` reproducible. The scope's daily spend on every
+/// known day, inside the period or not, goes to [`PeriodSpend::history`].
 pub fn period_spend(
     budget: &Budget,
     period: &Period,
@@ -99,13 +103,17 @@ pub fn period_spend(
 ) -> PeriodSpend {
     let mut out = PeriodSpend::default();
     let known = |day: NaiveDate| {
-        period.contains(day)
-            && day
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc() < now)
-                .unwrap_or(false)
+        day.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc() < now)
+            .unwrap_or(false)
     };
     let count = |out: &mut PeriodSpend, day, currency: &crate::money::Currency, amount| {
+        if *currency == budget.currency {
+            *out.history.entry(day).or_default() += amount;
+        }
+        if !period.contains(day) {
+            return;
+        }
         if *currency == budget.currency {
             out.add(day, amount);
         } else {
