@@ -15,9 +15,16 @@ cargo --version
 # The infrastructure checks need only Python venvs (cfn-lint, SAM CLI, checkov): start them now so
 # their set-up on a fresh machine overlaps the Rust build; their result is collected at the end.
 mkdir -p target
-scripts/check-infra.sh >target/check-infra.log 2>&1 &
+# Its own session, so an early exit can stop it with every pip it started.
+setsid scripts/check-infra.sh >target/check-infra.log 2>&1 &
 INFRA_PID=$!
-trap 'kill "$INFRA_PID" 2>/dev/null || true' EXIT
+MOTO_STARTED=""
+cleanup() {
+  if [ -n "$MOTO_STARTED" ]; then scripts/moto.sh stop || true; fi
+  kill -- "-$INFRA_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -33,7 +40,7 @@ step "moto server (AWS emulator for adapters/aws)"
 # when this script exits, failed or not. The AWS tests fail (never skip) without it.
 export AWS_EC2_METADATA_DISABLED=true
 scripts/moto.sh start
-trap 'scripts/moto.sh stop' EXIT
+MOTO_STARTED=1
 eval "$(scripts/moto.sh env)"
 
 step "cargo test"

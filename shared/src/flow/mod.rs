@@ -5,9 +5,11 @@
 //! * [`ingest`]: plan whole months, pull a provider API, keep raw pages, queue normalize jobs.
 //! * [`normalize`]: normalize one part of a delivery; the last part loads the whole delivery.
 //! * [`budget`]: evaluate budgets, advance the alert state, emit findings.
+//! * [`anomaly`]: run the anomaly monitors, emit one finding per new anomaly.
 //! * [`notify`]: deliver findings once per channel.
 //! * [`messages`]: the JSON messages between the steps.
 
+pub mod anomaly;
 pub mod budget;
 pub mod ingest;
 pub mod messages;
@@ -43,6 +45,9 @@ pub enum FlowError {
     /// The budgets file is invalid (names the line and field).
     #[error(transparent)]
     Budget(#[from] BudgetConfigError),
+    /// The monitors file is invalid (names the line and field).
+    #[error(transparent)]
+    Monitors(#[from] crate::analysis::anomaly::monitor::MonitorConfigError),
     /// A local file operation failed.
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
@@ -60,6 +65,7 @@ impl FlowError {
             FlowError::Normalize(_)
                 | FlowError::Pipeline(_)
                 | FlowError::Budget(_)
+                | FlowError::Monitors(_)
                 | FlowError::Invalid(_)
         )
     }
