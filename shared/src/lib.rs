@@ -34,12 +34,15 @@ pub mod input;
 pub mod local;
 pub mod money;
 pub mod normalize;
+pub mod optimize;
 pub mod output;
 pub mod pipeline;
 pub mod ports;
+pub mod rules;
 pub mod store;
 pub mod text;
 pub mod time;
+mod yaml;
 
 pub use error::{NormalizeError, NormalizeErrorKind};
 pub use focus::FocusRecord;
