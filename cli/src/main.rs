@@ -10,7 +10,9 @@ mod breakdown;
 mod budget;
 mod commands;
 mod demo;
+mod optimize;
 mod progress;
+mod rules;
 
 /// Multi-cloud cost toolkit: billing exports in, FOCUS 1.2 out, exact to the last digit.
 #[derive(Debug, Parser)]
@@ -40,6 +42,12 @@ enum Command {
     /// Budgets from a YAML file: spend, forecast and the alerts that fire now.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Recommendations: commitment purchases and idle resources, from billing files.
+    #[command(subcommand)]
+    Recommend(optimize::RecommendCommand),
+    /// User rules (YAML) over billing files: check a rules file, or run it (with --dry-run).
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
 }
@@ -231,6 +239,8 @@ fn main() -> ExitCode {
             },
         ),
         Command::Demo(a) => demo::run(&a.dir),
+        Command::Recommend(c) => optimize::run(c),
+        Command::Rules(c) => rules::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,8 @@
 //! * [`analysis`]: time series, anomaly detection and forecasting, with their scoring.
 //! * [`breakdown`]: period over period, top movers, spend per bucket, untagged spend per tag key.
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
+//! * [`optimize`]: commitment recommendations (exact hour-by-hour simulation) and idle resources.
+//! * [`rules`]: user rules in YAML, compiled into one streaming evaluator.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`ports`]: object storage, queues, topics and a conditional state store, which each cloud
 //!   implements; [`local`] has the local implementations the CLI uses.

@@ -113,7 +113,14 @@ impl Leaf {
             Leaf::Field { field, op, values } => {
                 if let FieldRef::Column(c) = field {
                     if let Some(n) = numeric(*c, r) {
-                        let t = n.map(|d| d.to_string());
+                        // Text is needed only to compare with a value that is not a number.
+                        let needs_text =
+                            !op.is_ordering() && values.iter().any(|v| v.number.is_none());
+                        let t = if needs_text {
+                            n.map(|d| d.to_string())
+                        } else {
+                            None
+                        };
                         return compare(*op, t.as_deref(), n, values);
                     }
                 }
@@ -261,8 +268,20 @@ fn compile_filter(c: &Condition, leaves: &mut Vec<Leaf>) -> SubjectCond {
     }
 }
 
+/// Marks, for every leaf a condition uses, the group bit.
+fn mark_leaves(c: &SubjectCond, leaf_groups: &mut [u64], bit: u64) {
+    match c {
+        SubjectCond::And(v) | SubjectCond::Or(v) => {
+            v.iter().for_each(|c| mark_leaves(c, leaf_groups, bit))
+        }
+        SubjectCond::Not(c) => mark_leaves(c, leaf_groups, bit),
+        SubjectCond::Bit(i) => leaf_groups[*i] |= bit,
+        _ => {}
+    }
+}
+
 /// What a subject is keyed by: currency and the grouping values.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct SubjectKey {
     currency: Currency,
     values: Vec<Option<Text>>,
@@ -271,35 +290,78 @@ struct SubjectKey {
 struct Table {
     select: Selector,
     by: Vec<FieldRef>,
-    index: FastMap<SubjectKey, u32>,
+    /// Hash of (currency, values) → subjects with that hash (collisions compared in full).
+    index: FastMap<u64, Vec<u32>>,
+    hasher: foldhash::fast::FixedState,
     keys: Vec<SubjectKey>,
+    /// At most 64 groups (one bit each in `row_groups`); more make another table.
     groups: Vec<Group>,
+    /// The field/tag conditions of all the table's filters, each once.
+    leaves: Vec<Leaf>,
+    /// For each leaf, the groups whose filters use it (a leaf is evaluated only for records
+    /// that count for one of them).
+    leaf_groups: Vec<u64>,
+    words: usize,
+    /// Per row: subject, index into the engine's costs, groups whose `records` matched.
+    row_subject: Vec<u32>,
+    row_cost: Vec<u32>,
+    row_groups: Vec<u64>,
+    /// `words` per row: the leaves the record satisfied.
+    row_leaves: Vec<u64>,
 }
 
 impl Table {
-    fn key(&self, r: &FocusRecord) -> Option<SubjectKey> {
-        let values = match self.select {
-            Selector::Resources => vec![Some(r.resource_id.clone()?)],
-            Selector::CostSeries => self
-                .by
-                .iter()
-                .map(|f| text_of(r, f).map(|c| Text::from(c.as_ref())))
-                .collect(),
+    /// The subject of a record, created on first sight. The key's values are borrowed from the
+    /// record and hashed in place; a key is allocated only for a new subject.
+    fn lookup(&mut self, r: &FocusRecord) -> Option<u32> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        r.billing_currency.as_str().hash(&mut h);
+        let mut vals: Vec<Option<Cow<'_, str>>> = Vec::new();
+        let single;
+        match self.select {
+            Selector::Resources => {
+                let id = r.resource_id.as_ref()?;
+                id.as_str().hash(&mut h);
+                single = Some(id);
+            }
+            Selector::CostSeries => {
+                single = None;
+                vals.reserve(self.by.len());
+                for f in &self.by {
+                    let v = text_of(r, f);
+                    v.as_deref().hash(&mut h);
+                    vals.push(v);
+                }
+            }
+        }
+        let hash = h.finish();
+        let same = |k: &SubjectKey| -> bool {
+            k.currency == r.billing_currency
+                && match single {
+                    Some(id) => k.values[0].as_ref() == Some(id),
+                    None => k
+                        .values
+                        .iter()
+                        .zip(&vals)
+                        .all(|(a, b)| a.as_deref() == b.as_deref()),
+                }
         };
-        Some(SubjectKey {
+        if let Some(cands) = self.index.get(&hash) {
+            if let Some(i) = cands.iter().find(|i| same(&self.keys[**i as usize])) {
+                return Some(*i);
+            }
+        }
+        let values = match single {
+            Some(id) => vec![Some(id.clone())],
+            None => vals.iter().map(|v| v.as_deref().map(Text::from)).collect(),
+        };
+        let i = self.keys.len() as u32;
+        self.keys.push(SubjectKey {
             currency: r.billing_currency.clone(),
             values,
-        })
-    }
-
-    fn lookup(&mut self, r: &FocusRecord) -> Option<u32> {
-        let key = self.key(r)?;
-        if let Some(i) = self.index.get(&key) {
-            return Some(*i);
-        }
-        let i = self.keys.len() as u32;
-        self.keys.push(key.clone());
-        self.index.insert(key, i);
+        });
+        self.index.entry(hash).or_default().push(i);
         Some(i)
     }
 }
@@ -312,28 +374,11 @@ struct Subject {
 }
 
 impl Subject {
-    fn add(&mut self, day: i64, eff: Decimal, billed: Decimal) {
-        // Records mostly arrive grouped by day: look at the latest day first.
-        if let Some(last) = self.days.last_mut() {
-            if last.0 == day {
-                last.1 += eff;
-                last.2 += billed;
-                return;
-            }
-        }
-        match self.days.iter_mut().rev().find(|d| d.0 == day) {
-            Some(d) => {
-                d.1 += eff;
-                d.2 += billed;
-            }
-            None => self.days.push((day, eff, billed)),
-        }
-    }
-
     fn sum(&self, from: i64, to: i64, basis: Basis) -> Decimal {
-        self.days
+        let lo = self.days.partition_point(|d| d.0 < from);
+        let hi = self.days.partition_point(|d| d.0 < to);
+        self.days[lo..hi.max(lo)]
             .iter()
-            .filter(|d| d.0 >= from && d.0 < to)
             .map(|d| match basis {
                 Basis::Effective => d.1,
                 Basis::Billed => d.2,
@@ -344,11 +389,6 @@ impl Subject {
 
 struct Group {
     records: Option<RecordCond>,
-    leaves: Vec<Leaf>,
-    words: usize,
-    /// Table subject index → index into `subjects` (u32::MAX: none yet).
-    local: Vec<u32>,
-    subjects: Vec<(u32, Subject)>,
     rules: Vec<(usize, SubjectCond)>,
 }
 
@@ -428,6 +468,8 @@ impl RuleMatch {
 pub struct Engine {
     rules: Vec<Rule>,
     tables: Vec<Table>,
+    /// (day, EffectiveCost, BilledCost) of every record some table kept.
+    costs: Vec<(i64, Decimal, Decimal)>,
     end: Option<DateTime<Utc>>,
     records: u64,
 }
@@ -441,46 +483,56 @@ impl Engine {
     pub fn new(file: &RulesFile) -> Engine {
         let mut tables: Vec<Table> = Vec::new();
         for (ri, rule) in file.rules.iter().enumerate() {
-            let ti = match tables
-                .iter()
-                .position(|t| t.select == rule.select && t.by == rule.by)
-            {
+            let records = rule.records.as_ref().and_then(RecordCond::compile);
+            let fits = |t: &Table| {
+                t.select == rule.select
+                    && t.by == rule.by
+                    && (t.groups.len() < 64 || t.groups.iter().any(|g| g.records == records))
+            };
+            let ti = match tables.iter().position(fits) {
                 Some(i) => i,
                 None => {
                     tables.push(Table {
                         select: rule.select,
                         by: rule.by.clone(),
                         index: FastMap::default(),
+                        hasher: foldhash::fast::FixedState::default(),
                         keys: Vec::new(),
                         groups: Vec::new(),
+                        leaves: Vec::new(),
+                        leaf_groups: Vec::new(),
+                        words: 0,
+                        row_subject: Vec::new(),
+                        row_cost: Vec::new(),
+                        row_groups: Vec::new(),
+                        row_leaves: Vec::new(),
                     });
                     tables.len() - 1
                 }
             };
-            let records = rule.records.as_ref().and_then(RecordCond::compile);
             let table = &mut tables[ti];
             let gi = match table.groups.iter().position(|g| g.records == records) {
                 Some(i) => i,
                 None => {
                     table.groups.push(Group {
                         records,
-                        leaves: Vec::new(),
-                        words: 0,
-                        local: Vec::new(),
-                        subjects: Vec::new(),
                         rules: Vec::new(),
                     });
                     table.groups.len() - 1
                 }
             };
-            let g = &mut table.groups[gi];
-            let cond = compile_filter(&rule.filter, &mut g.leaves);
-            g.words = g.leaves.len().div_ceil(64);
-            g.rules.push((ri, cond));
+            let before = table.leaves.len();
+            let cond = compile_filter(&rule.filter, &mut table.leaves);
+            table.leaf_groups.resize(table.leaves.len(), 0);
+            mark_leaves(&cond, &mut table.leaf_groups, 1u64 << gi);
+            debug_assert!(table.leaves.len() >= before);
+            table.words = table.leaves.len().div_ceil(64);
+            table.groups[gi].rules.push((ri, cond));
         }
         Engine {
             rules: file.rules.clone(),
             tables,
+            costs: Vec::new(),
             end: None,
             records: 0,
         }
@@ -511,53 +563,43 @@ impl Engine {
             self.end
                 .map_or(r.charge_period_end, |e| e.max(r.charge_period_end)),
         );
-        let d = day(&r.charge_period_start);
+        let cost = self.costs.len() as u32;
+        let mut kept = false;
         for table in &mut self.tables {
-            let mut sidx: Option<Option<u32>> = None;
-            for gi in 0..table.groups.len() {
-                if let Some(c) = &table.groups[gi].records {
-                    if !c.eval(r) {
-                        continue;
-                    }
-                }
-                let s = match sidx {
-                    Some(s) => s,
-                    None => {
-                        let s = table.lookup(r);
-                        sidx = Some(s);
-                        s
-                    }
-                };
-                let Some(s) = s else { continue };
-                let g = &mut table.groups[gi];
-                let s = s as usize;
-                if g.local.len() <= s {
-                    g.local.resize(s + 1, u32::MAX);
-                }
-                if g.local[s] == u32::MAX {
-                    g.local[s] = g.subjects.len() as u32;
-                    g.subjects.push((
-                        s as u32,
-                        Subject {
-                            days: Vec::new(),
-                            mask: vec![0; g.words],
-                        },
-                    ));
-                }
-                let sub = &mut g.subjects[g.local[s] as usize].1;
-                sub.add(d, r.effective_cost, r.billed_cost);
-                for (bit, leaf) in g.leaves.iter().enumerate() {
-                    let (w, b) = (bit / 64, 1u64 << (bit % 64));
-                    if sub.mask[w] & b == 0 && leaf.eval(r) {
-                        sub.mask[w] |= b;
-                    }
+            let mut groups = 0u64;
+            for (gi, g) in table.groups.iter().enumerate() {
+                if g.records.as_ref().is_none_or(|c| c.eval(r)) {
+                    groups |= 1u64 << gi;
                 }
             }
+            if groups == 0 {
+                continue;
+            }
+            let Some(s) = table.lookup(r) else { continue };
+            kept = true;
+            table.row_subject.push(s);
+            table.row_cost.push(cost);
+            table.row_groups.push(groups);
+            let at = table.row_leaves.len();
+            table.row_leaves.resize(at + table.words, 0);
+            for (bit, leaf) in table.leaves.iter().enumerate() {
+                if table.leaf_groups[bit] & groups != 0 && leaf.eval(r) {
+                    table.row_leaves[at + bit / 64] |= 1u64 << (bit % 64);
+                }
+            }
+        }
+        if kept {
+            self.costs
+                .push((day(&r.charge_period_start), r.effective_cost, r.billed_cost));
         }
     }
 
     /// Evaluates every rule over every subject. `metrics` feeds utilization conditions (which
     /// never hold without it).
+    ///
+    /// Each table's rows are sorted by (subject, day) once, so every subject's rows are read
+    /// together and in day order: per group, the subject's daily sums and the leaves its records
+    /// met are built from the rows whose `records` condition matched.
     pub fn evaluate(&self, metrics: Option<&Metrics>) -> Vec<RuleMatch> {
         let Some(end) = self.end else {
             return Vec::new();
@@ -565,19 +607,77 @@ impl Engine {
         // Exclusive end day: a window of n days is [end_day - n, end_day).
         let end_day = (end.timestamp() + 86_399).div_euclid(86_400);
         let as_of = (end - Duration::seconds(1)).date_naive();
+        let min_day = self.costs.iter().map(|c| c.0).min().unwrap_or(0);
         let mut out = Vec::new();
         for table in &self.tables {
-            for g in &table.groups {
-                for (ri, cond) in &g.rules {
-                    let rule = &self.rules[*ri];
-                    for (s, sub) in &g.subjects {
-                        let key = &table.keys[*s as usize];
-                        if !eval(cond, sub, key, end, end_day, metrics) {
+            let mut order: Vec<(u64, u32)> = (0..table.row_subject.len())
+                .map(|i| {
+                    let day = (self.costs[table.row_cost[i] as usize].0 - min_day) as u64;
+                    (
+                        (u64::from(table.row_subject[i]) << 32) | day.min(u64::from(u32::MAX)),
+                        i as u32,
+                    )
+                })
+                .collect();
+            order.sort_unstable();
+            // Gathered once in sorted order, so the per-group passes below read memory
+            // sequentially instead of jumping into `costs` for every (row, group).
+            let rows: Vec<(i64, Decimal, Decimal, u64)> = order
+                .iter()
+                .map(|&(_, row)| {
+                    let (d, eff, billed) = self.costs[table.row_cost[row as usize] as usize];
+                    (d, eff, billed, table.row_groups[row as usize])
+                })
+                .collect();
+            let mut leaves: Vec<u64> = Vec::with_capacity(order.len() * table.words);
+            for &(_, row) in &order {
+                let at = row as usize * table.words;
+                leaves.extend_from_slice(&table.row_leaves[at..at + table.words]);
+            }
+            // One buffer reused for every (subject, group).
+            let mut sub = Subject {
+                days: Vec::new(),
+                mask: vec![0; table.words],
+            };
+            let mut start = 0;
+            while start < order.len() {
+                let subject = (order[start].0 >> 32) as u32;
+                let mut stop = start;
+                while stop < order.len() && (order[stop].0 >> 32) as u32 == subject {
+                    stop += 1;
+                }
+                let key = &table.keys[subject as usize];
+                for (gi, g) in table.groups.iter().enumerate() {
+                    let bit = 1u64 << gi;
+                    sub.days.clear();
+                    sub.mask.iter_mut().for_each(|w| *w = 0);
+                    for (i, &(d, eff, billed, groups)) in rows[start..stop].iter().enumerate() {
+                        if groups & bit == 0 {
                             continue;
                         }
-                        out.push(self.matched(rule, table, key, sub, end_day, as_of));
+                        let row = start + i;
+                        match sub.days.last_mut() {
+                            Some(last) if last.0 == d => {
+                                last.1 += eff;
+                                last.2 += billed;
+                            }
+                            _ => sub.days.push((d, eff, billed)),
+                        }
+                        for w in 0..table.words {
+                            sub.mask[w] |= leaves[row * table.words + w];
+                        }
+                    }
+                    if sub.days.is_empty() {
+                        continue;
+                    }
+                    for (ri, cond) in &g.rules {
+                        if eval(cond, &sub, key, end, end_day, metrics) {
+                            let rule = &self.rules[*ri];
+                            out.push(self.matched(rule, table, key, &sub, end_day, as_of));
+                        }
                     }
                 }
+                start = stop;
             }
         }
         out.sort_by(|a, b| {
