@@ -12,7 +12,9 @@ mod budget;
 mod commands;
 mod demo;
 mod forecast;
+mod optimize;
 mod progress;
+mod rules;
 mod serve;
 
 /// Multi-cloud cost toolkit: billing exports in, FOCUS 1.2 out, exact to the last digit.
@@ -50,6 +52,12 @@ enum Command {
     Anomalies(AnomaliesArgs),
     /// Forecast spend to the month, quarter and year end per series (or, with --input, any date,value CSV).
     Forecast(forecast::ForecastArgs),
+    /// Recommendations: commitment purchases and idle resources, from billing files.
+    #[command(subcommand)]
+    Recommend(optimize::RecommendCommand),
+    /// User rules (YAML) over billing files: check a rules file, or run it (with --dry-run).
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
     /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
@@ -282,6 +290,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(&a.dir),
         Command::Serve(a) => serve::run(a),
         Command::Key(c) => serve::key(c),
+        Command::Recommend(c) => optimize::run(c),
+        Command::Rules(c) => rules::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

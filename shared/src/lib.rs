@@ -18,6 +18,8 @@
 //! * [`budget`]: budgets over the aggregates, with an alert state machine.
 //! * [`report`]: the period report (totals, change, breakdowns, movers, budgets) and its JSON and CSV
 //!   renderers.
+//! * [`optimize`]: commitment recommendations (exact hour-by-hour simulation) and idle resources.
+//! * [`rules`]: user rules in YAML, compiled into one streaming evaluator.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`ports`]: object storage, queues, topics and a conditional state store, which each cloud
 //!   implements; [`local`] has the local implementations the CLI uses.
@@ -36,13 +38,16 @@ pub mod input;
 pub mod local;
 pub mod money;
 pub mod normalize;
+pub mod optimize;
 pub mod output;
 pub mod pipeline;
 pub mod ports;
 pub mod report;
+pub mod rules;
 pub mod store;
 pub mod text;
 pub mod time;
+mod yaml;
 
 pub use error::{NormalizeError, NormalizeErrorKind};
 pub use focus::FocusRecord;

@@ -21,7 +21,8 @@ use thiserror::Error;
 
 use crate::aggregate::CostBasis;
 use crate::focus::{ChargeCategory, ServiceCategory};
-use crate::money::{parse_decimal, Currency};
+use crate::money::Currency;
+use crate::yaml::{checked, decimal, ViaMap};
 
 /// Default number of days of data a period needs before FORECASTED thresholds are evaluated.
 pub const DEFAULT_FORECAST_MIN_DAYS: u32 = 7;
@@ -108,16 +109,7 @@ fn name_line(text: &str, name: &str) -> Option<usize> {
 }
 
 fn yaml_error(e: &serde_yaml_ng::Error, file: &str) -> BudgetConfigError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    let mut message = e.to_string();
-    // The library appends its own " at line L column C"; the line already leads our message.
-    let suffix = format!(" at line {line} column {column}");
-    if let Some(m) = message.strip_suffix(&suffix) {
-        message = m.to_string();
-    }
+    let (line, column, message) = crate::yaml::location(e);
     BudgetConfigError::Invalid {
         file: file.to_string(),
         line,
@@ -539,71 +531,18 @@ impl TryFrom<RawBudget> for Budget {
     }
 }
 
-// ----- validating readers -----
-//
-// Every check runs inside the YAML deserializer's own call for the value it checks (a scalar
-// visitor, or a mapping visitor for rules across the fields of one mapping). That is what lets
-// the library attach the exact path and line to the error. Scalars are read as their YAML text, so
-// amounts never pass through a float.
-
-/// Reads a mapping as `R` and converts it to `T`; a conversion error points at the mapping.
-struct ViaMap<R, T>(std::marker::PhantomData<(R, T)>);
-
-impl<'de, R, T> Visitor<'de> for ViaMap<R, T>
-where
-    R: Deserialize<'de>,
-    T: TryFrom<R, Error = String>,
-{
-    type Value = T;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a mapping")
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        let raw = R::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        T::try_from(raw).map_err(de::Error::custom)
-    }
-}
+// ----- validating readers (helpers shared with other YAML files in `crate::yaml`) -----
 
 impl<'de> Deserialize<'de> for Budget {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ViaMap::<RawBudget, Budget>(std::marker::PhantomData))
+        d.deserialize_map(ViaMap::<RawBudget, Budget>::new())
     }
 }
 
 impl<'de> Deserialize<'de> for Threshold {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ViaMap::<RawThreshold, Threshold>(std::marker::PhantomData))
+        d.deserialize_map(ViaMap::<RawThreshold, Threshold>::new())
     }
-}
-
-/// Reads a scalar's text and checks it with `f`.
-struct Check<T>(fn(&str) -> Result<T, String>);
-
-impl<T> Visitor<'_> for Check<T> {
-    type Value = T;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a scalar")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        (self.0)(v).map_err(E::custom)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-        (self.0)(&v.to_string()).map_err(E::custom)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-        (self.0)(&v.to_string()).map_err(E::custom)
-    }
-}
-
-fn checked<'de, D: Deserializer<'de>, T>(
-    d: D,
-    f: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error> {
-    d.deserialize_str(Check(f))
-}
-
-fn decimal(s: &str) -> Result<Decimal, String> {
-    parse_decimal(s).ok_or_else(|| format!("`{s}` is not a decimal number"))
 }
 
 /// A decimal > 0.

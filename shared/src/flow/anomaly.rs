@@ -98,7 +98,12 @@ pub fn finding(a: &MonitorAnomaly, now: DateTime<Utc>) -> Finding {
         .root_causes
         .iter()
         .take(3)
-        .map(|c| format!("{} {} {:+} {}", c.dimension, c.value, c.contribution, a.currency))
+        .map(|c| {
+            format!(
+                "{} {} {:+} {}",
+                c.dimension, c.value, c.contribution, a.currency
+            )
+        })
         .collect();
     let title = format!(
         "Anomaly in {} ({series}) since {}: {:+} {}{pct}",
