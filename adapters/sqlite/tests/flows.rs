@@ -339,3 +339,81 @@ fn budgets_fire_once_and_notifications_deliver_once() {
     assert!(e.is_permanent());
     assert!(e.to_string().contains("config/bad.yaml:"), "{e}");
 }
+
+/// 75 days of steady EC2 spend with a tripled day on day 60, as a FOCUS 1.2 file.
+fn spike_focus_csv() -> String {
+    let mut s = String::from(
+        "BilledCost,BillingAccountId,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingCategory,PricingQuantity,PricingUnit,ProviderName,PublisherName,RegionId,ServiceCategory,ServiceName,SubAccountId\n",
+    );
+    let d0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    for t in 0..75i64 {
+        let day = d0 + chrono::Duration::days(t);
+        let month = day.format("%Y-%m-01").to_string();
+        let month_end = chrono::NaiveDate::parse_from_str(&month, "%Y-%m-%d")
+            .expect("month")
+            .checked_add_months(chrono::Months::new(1))
+            .expect("next");
+        let noise = [0.0, 4.5, -3.25, 2.0, -1.5, 3.75, -2.5][t as usize % 7];
+        let cost = if t == 60 { 900.0 } else { 300.0 + noise };
+        let next = day + chrono::Duration::days(1);
+        s.push_str(&format!(
+            "{cost:.2},999,USD,{month_end}T00:00:00Z,{month}T00:00:00Z,Usage,,vm,Usage-Based,{next}T00:00:00Z,{day}T00:00:00Z,{cost:.2},{cost:.2},AWS,{cost:.2},Standard,1,Hours,AWS,AWS,us-east-1,Compute,Amazon Elastic Compute Cloud,111\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn an_anomaly_is_reported_once() {
+    let mut w = world();
+    w.blobs
+        .put_bytes(
+            "exports/spike/part-0.csv",
+            spike_focus_csv().as_bytes(),
+            "text/csv",
+        )
+        .expect("put");
+    let parts = vec![vec!["exports/spike/part-0.csv".to_string()]];
+    run(&mut w, &job("spike", &parts, 0, t(1))).expect("load");
+    w.blobs
+        .put_bytes(
+            "config/monitors.yaml",
+            b"version: 1\nmonitors:\n  - name: total\n    currency: USD\n",
+            "text/yaml",
+        )
+        .expect("put");
+    let findings = MemoryQueue::default();
+    // 2024-03-01 is day 60; the check runs two days later with data through day 61.
+    let now = Utc
+        .with_ymd_and_hms(2024, 3, 3, 6, 0, 0)
+        .single()
+        .expect("now");
+    let first = costkit_core::flow::anomaly::check(
+        &w.store,
+        &w.blobs,
+        &w.state,
+        &findings,
+        "config/monitors.yaml",
+        now,
+    )
+    .expect("check");
+    assert_eq!(first.findings.len(), 1, "{:?}", first.anomalies);
+    let f = &first.findings[0];
+    assert_eq!(f.id, "anomaly:total:all:2024-03-01");
+    assert!(f.amount.is_some_and(|a| a > Decimal::from(500)), "{f:?}");
+    let again = costkit_core::flow::anomaly::check(
+        &w.store,
+        &w.blobs,
+        &w.state,
+        &findings,
+        "config/monitors.yaml",
+        now + chrono::Duration::days(1),
+    )
+    .expect("check again");
+    assert!(
+        again.findings.is_empty(),
+        "reported once: {:?}",
+        again.findings
+    );
+    assert_eq!(findings.len(), 1);
+}
