@@ -572,3 +572,113 @@ fn a_poison_message_fails_every_time_and_lands_in_the_dead_letter_queue() {
     assert_eq!(dead.records[0].message_id.as_deref(), Some(sent.as_str()));
     assert_eq!(total(&w), Decimal::ZERO, "nothing loaded");
 }
+
+#[test]
+fn the_sample_events_are_what_the_functions_accept() {
+    for name in [
+        "sqs-normalize-job.json",
+        "sqs-data-updated.json",
+        "sqs-finding.json",
+    ] {
+        let event: SqsEvent = serde_json::from_value(event_file(name)).expect(name);
+        assert!(!event.records.is_empty(), "{name}");
+        for r in &event.records {
+            let body = r.body.as_deref().expect("body");
+            let msg = Message::from_json(body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let kind_ok = match name {
+                "sqs-normalize-job.json" => matches!(msg, Message::Normalize(_)),
+                "sqs-data-updated.json" => matches!(msg, Message::DataUpdated(_)),
+                _ => matches!(msg, Message::Finding(_)),
+            };
+            assert!(kind_ok, "{name}: {body}");
+        }
+    }
+    for name in [
+        "schedule-daily.json",
+        "schedule-backfill.json",
+        "s3-export-data-created.json",
+        "s3-export-manifest-created.json",
+    ] {
+        let e: EventBridgeEvent<Value> = serde_json::from_value(event_file(name)).expect(name);
+        assert!(e.time.is_some(), "{name}");
+    }
+    // The backfill's exclusive end becomes the core's inclusive end.
+    let e: EventBridgeEvent<Value> =
+        serde_json::from_value(event_file("schedule-backfill.json")).expect("backfill");
+    let req = ingest::request(&e.detail).expect("request");
+    assert_eq!(
+        req.start.map(|d| d.to_string()).as_deref(),
+        Some("2024-08-01")
+    );
+    assert_eq!(
+        req.end.map(|d| d.to_string()).as_deref(),
+        Some("2024-09-30")
+    );
+}
+
+#[test]
+fn a_manifest_queues_one_part_per_data_file_and_data_files_alone_are_ignored() {
+    let w = world();
+    let c = clients();
+    let base = "exports/costkit-focus";
+    let manifest = json!({
+        "executionId": "9b1e6d3c-0000-4000-8000-000000000001",
+        "dataFiles": [
+            format!("s3://{}/{base}/data/BILLING_PERIOD=2024-09/costkit-focus-00001.snappy.parquet", w.bucket),
+            format!("s3://{}/{base}/data/BILLING_PERIOD=2024-09/costkit-focus-00002.snappy.parquet", w.bucket),
+        ]
+    });
+    let key = format!("{base}/metadata/BILLING_PERIOD=2024-09/costkit-focus-Manifest.json");
+    w.rt.block_on(
+        c.s3()
+            .put_object()
+            .bucket(&w.bucket)
+            .key(&key)
+            .body(manifest.to_string().into_bytes().into())
+            .send(),
+    )
+    .expect("put");
+    let mut data = event_file("s3-export-data-created.json");
+    data["detail"]["bucket"]["name"] = json!(w.bucket);
+    let data: EventBridgeEvent<Value> = serde_json::from_value(data).expect("event");
+    let out =
+        w.rt.block_on(ingest::handle(&w.app, data))
+            .expect("data event");
+    assert!(out.get("ignored").is_some(), "{out}");
+    let mut ev = event_file("s3-export-manifest-created.json");
+    ev["detail"]["bucket"]["name"] = json!(w.bucket);
+    ev["detail"]["object"]["key"] = json!(key);
+    let ev: EventBridgeEvent<Value> = serde_json::from_value(ev).expect("event");
+    let first =
+        w.rt.block_on(ingest::handle(&w.app, ev.clone()))
+            .expect("manifest");
+    assert_eq!(first["parts"], 2, "{first}");
+    let again =
+        w.rt.block_on(ingest::handle(&w.app, ev))
+            .expect("manifest again");
+    assert_eq!(
+        again["job_id"], first["job_id"],
+        "the same delivery, the same job id"
+    );
+    let (queued, _) = receive(&w, &w.normalize_url);
+    let mut parts: Vec<usize> = queued
+        .records
+        .iter()
+        .map(
+            |r| match Message::from_json(r.body.as_deref().expect("body")) {
+                Ok(Message::Normalize(j)) => {
+                    assert_eq!(j.parts.len(), 2);
+                    assert!(j.parts[0][0].ends_with("costkit-focus-00001.snappy.parquet"));
+                    j.part
+                }
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    parts.sort_unstable();
+    assert_eq!(
+        parts,
+        vec![0, 0, 1, 1],
+        "two parts, sent again by the repeated event"
+    );
+}
