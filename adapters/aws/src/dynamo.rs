@@ -10,7 +10,7 @@
 //! | slice pointer | `SLICE` | `<period>#<provider>#<account>` |
 //! | daily row | `GEN#<provider>#<account>#<period>#<gen>` | `D#<day>#<seq>` |
 //! | tag row | same | `T#<tag key>#<day>#<seq>` |
-//! | idempotency claim | `CLAIM#<key>` | `CLAIM` |
+//! | state item (`ports::DynamoState`) | `STATE#<key>` | `STATE` |
 //!
 //! A replace writes each slice's rows into a fresh *generation* partition, then flips the slice
 //! pointers to it in one transaction (with the load record), then deletes older generations.
@@ -67,18 +67,6 @@ pub struct DynamoStore {
     table: String,
     handle: Handle,
     backoff: Backoff,
-}
-
-/// Outcome of [`DynamoStore::claim`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The key was free (or its earlier holder's lease ran out): go ahead, then call
-    /// [`DynamoStore::finish_claim`] (or [`DynamoStore::release_claim`] on failure).
-    Acquired,
-    /// The work was already done: skip it.
-    AlreadyDone,
-    /// Another worker holds the key and its lease has not run out: retry later.
-    InProgress,
 }
 
 /// A slice pointer as stored.
@@ -1069,94 +1057,6 @@ impl DynamoStore {
             });
         }
         Ok(out)
-    }
-
-    /// Claims an idempotency `key` (an SQS message id, a job key) for `lease`: a second delivery
-    /// of the same work learns that it is done or still running. The claim item expires (TTL)
-    /// `keep` after [`DynamoStore::finish_claim`].
-    pub async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, AwsError> {
-        let now = chrono::Utc::now().timestamp();
-        let lease_until = now + lease.as_secs().max(1) as i64;
-        let mut item = Self::key(format!("CLAIM#{key}"), "CLAIM");
-        item.insert("state".into(), s("running"));
-        item.insert("lease_until".into(), n(lease_until));
-        // Expire abandoned claims too (a day after the lease), so the table does not fill up.
-        item.insert(TTL_ATTRIBUTE.into(), n(lease_until + 86_400));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            // TTL deletion lags (up to days on AWS, never on moto): an expired item counts as gone.
-            .condition_expression(
-                "attribute_not_exists(pk) OR #exp < :now OR (#st = :running AND #lease < :now)",
-            )
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_names("#lease", "lease_until")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":running", s("running"))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Claim::Acquired),
-            Err(e) => {
-                let lost = e
-                    .as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception());
-                if !lost {
-                    return Err(AwsError::api(SVC, "PutItem", e));
-                }
-                let current = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(format!("CLAIM#{key}"), "CLAIM")))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::api(SVC, "GetItem", e))?;
-                let state = current.item.as_ref().and_then(|i| match i.get("state") {
-                    Some(AttributeValue::S(v)) => Some(v.clone()),
-                    _ => None,
-                });
-                Ok(if state.as_deref() == Some("done") {
-                    Claim::AlreadyDone
-                } else {
-                    Claim::InProgress
-                })
-            }
-        }
-    }
-
-    /// Marks a claimed key done; the record is kept for `keep` (then TTL removes it).
-    pub async fn finish_claim(&self, key: &str, keep: Duration) -> Result<(), AwsError> {
-        let expires = chrono::Utc::now().timestamp() + keep.as_secs() as i64;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("CLAIM#{key}"), "CLAIM")))
-            .update_expression("SET #st = :done, #exp = :exp")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":exp", n(expires))
-            .send()
-            .await
-            .map_err(|e| AwsError::api(SVC, "UpdateItem", e))?;
-        Ok(())
-    }
-
-    /// Gives a claim up after a failure, so a redelivery can do the work.
-    pub async fn release_claim(&self, key: &str) -> Result<(), AwsError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("CLAIM#{key}"), "CLAIM")))
-            .send()
-            .await
-            .map_err(|e| AwsError::api(SVC, "DeleteItem", e))?;
-        Ok(())
     }
 
     /// Live generations of a slice, ascending (the current one plus any in flight or left by a crash), for

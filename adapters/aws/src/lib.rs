@@ -1,6 +1,7 @@
 //! AWS adapters for costkit: the DynamoDB [`CostStore`](costkit_core::store::CostStore)
 //! ([`DynamoStore`]), S3 helpers for raw payloads and FOCUS Parquet ([`s3`]), SQS / SNS / Secrets
-//! Manager ([`messaging`]) and the Cost Explorer fetcher ([`cost_explorer`]).
+//! Manager ([`messaging`]) and the Cost Explorer fetcher ([`cost_explorer`]), and the core's ports
+//! (object store, queues, topic, state, cost source) on them ([`ports`]).
 //!
 //! Every client is built from one [`AwsClients`], created once per process (a Lambda cold start)
 //! from the environment; `COSTKIT_AWS_ENDPOINT` / `AWS_ENDPOINT_URL` point them at an emulator.
@@ -11,6 +12,7 @@ pub mod cost_explorer;
 pub mod dynamo;
 mod error;
 pub mod messaging;
+pub mod ports;
 pub mod retry;
 pub mod s3;
 

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use costkit_aws::dynamo::Claim;
+use costkit_aws::ports::DynamoState;
 use costkit_aws::DynamoStore;
 use costkit_core::aggregate::{LoadBatch, Slice};
+use costkit_core::ports::{put_once, update_json, PortError, StateStore};
 use costkit_core::store::contract::{self, record};
 use costkit_core::store::{CostStore, Filter, LoadMeta};
 use costkit_core::text::Text;
@@ -286,50 +285,40 @@ fn a_load_that_crashed_before_its_flip_is_invisible_and_cleaned_up() {
 }
 
 #[test]
-fn idempotency_claims_tell_done_running_and_released_work_apart() {
+fn state_items_are_written_only_at_the_version_read() {
     let rt = common::runtime();
     let store = fresh_store(&rt);
-    rt.block_on(async {
-        let lease = Duration::from_secs(300);
-        assert_eq!(
-            store.claim("msg-a", lease).await.expect("claim"),
-            Claim::Acquired
-        );
-        assert_eq!(
-            store.claim("msg-a", lease).await.expect("claim"),
-            Claim::InProgress,
-            "a second delivery while the first runs"
-        );
-        store
-            .finish_claim("msg-a", Duration::from_secs(86_400))
-            .await
-            .expect("finish");
-        assert_eq!(
-            store.claim("msg-a", lease).await.expect("claim"),
-            Claim::AlreadyDone
-        );
-        assert_eq!(
-            store.claim("msg-b", lease).await.expect("claim"),
-            Claim::Acquired
-        );
-        store.release_claim("msg-b").await.expect("release");
-        assert_eq!(
-            store.claim("msg-b", lease).await.expect("claim"),
-            Claim::Acquired,
-            "released after a failure: the redelivery does the work"
-        );
-        // A lease that ran out (the worker died) can be taken over.
-        assert_eq!(
-            store
-                .claim("msg-c", Duration::from_secs(0))
-                .await
-                .expect("claim"),
-            Claim::Acquired
-        );
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(
-            store.claim("msg-c", lease).await.expect("claim"),
-            Claim::Acquired
-        );
+    let clients = common::moto_clients();
+    let state = DynamoState::new(&clients, store.table(), rt.handle().clone());
+    assert_eq!(state.get("job/a").expect("get"), None);
+    assert_eq!(state.put("job/a", b"one", None).expect("create"), 1);
+    assert!(
+        matches!(
+            state.put("job/a", b"again", None),
+            Err(PortError::Conflict(_))
+        ),
+        "an existing item is not created twice"
+    );
+    assert!(!put_once(&state, "job/a", b"x").expect("put_once"));
+    assert_eq!(state.put("job/a", b"two", Some(1)).expect("update"), 2);
+    assert!(
+        matches!(
+            state.put("job/a", b"stale", Some(1)),
+            Err(PortError::Conflict(_))
+        ),
+        "a writer that read version 1 lost"
+    );
+    assert_eq!(state.get("job/a").expect("get"), Some((b"two".to_vec(), 2)));
+    // update_json retries over the conditional put: 8 threads add one each, none is lost.
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                update_json(&state, "counter", |n: &mut u32| *n += 1).expect("update");
+            });
+        }
     });
+    let (bytes, _) = state.get("counter").expect("get").expect("exists");
+    assert_eq!(serde_json::from_slice::<u32>(&bytes).expect("json"), 8);
+    // The state items live beside the store's items and do not disturb it.
+    assert!(store.daily(&Filter::default()).expect("daily").is_empty());
 }

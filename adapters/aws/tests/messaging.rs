@@ -1,11 +1,14 @@
-//! SQS jobs, SNS → SQS delivery with message attributes (and a filter policy on them), and
+//! Core messages through the SQS queue port, SNS → SQS delivery with message attributes (and a filter policy on them), and
 //! Secrets Manager, against moto.
 
 mod common;
 
 use std::collections::HashMap;
 
-use costkit_aws::messaging::{self, NormalizeJob};
+use costkit_aws::messaging;
+use costkit_aws::ports::SqsQueue;
+use costkit_core::flow::messages::{Message, NormalizeJob};
+use costkit_core::ports::Queue;
 use serde_json::Value;
 
 async fn queue(clients: &costkit_aws::AwsClients, name: &str, fifo: bool) -> (String, String) {
@@ -36,38 +39,34 @@ async fn queue(clients: &costkit_aws::AwsClients, name: &str, fifo: bool) -> (St
     (url, arn)
 }
 
+fn normalize_msg(part: usize) -> Message {
+    Message::Normalize(NormalizeJob {
+        job_id: "aws-ce-2026-03-20260315T06".into(),
+        source: "aws-ce".into(),
+        dialect: Some("aws-ce".into()),
+        parts: vec![
+            vec!["raw/aws-ce/2026-03/20260315T06/page-0000.json".into()],
+            vec!["raw/aws-ce/2026-03/20260315T06/page-0001.json".into()],
+        ],
+        part,
+        produced_at: "2026-03-15T06:00:00Z".parse().expect("time"),
+    })
+}
+
 #[test]
-fn jobs_travel_through_sqs_unchanged() {
+fn core_messages_travel_through_the_sqs_queue_port_unchanged() {
     let clients = common::moto_clients();
     let rt = common::runtime();
+    let (url, _) = rt.block_on(queue(&clients, &common::unique("jobs"), false));
+    let port = SqsQueue::new(&clients, &url, rt.handle().clone());
+    let msg = normalize_msg(0);
+    port.send(&msg.to_json(), &msg.dedup_id()).expect("send");
     rt.block_on(async {
-        let (url, _) = queue(&clients, &common::unique("jobs"), false).await;
-        let mut job = NormalizeJob::new(
-            "aws",
-            "ce-service-account",
-            "raw-bucket",
-            "raw/aws/x/2026-03-15/p.json",
-        );
-        job.etag = Some("\"9b2cf535f27731c974343645a3985328\"".into());
-        job.payer_account_id = Some("111122223333".into());
-        let id = messaging::send_job(clients.sqs(), &url, &job)
-            .await
-            .expect("send");
-        assert!(!id.is_empty());
         let got = messaging::receive(clients.sqs(), &url, 10, 1)
             .await
             .expect("receive");
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].message_id, id);
-        assert_eq!(NormalizeJob::from_json(&got[0].body).expect("parse"), job);
-        assert_eq!(
-            got[0].attributes.get("type").map(String::as_str),
-            Some("NormalizeJob")
-        );
-        assert_eq!(
-            got[0].attributes.get("idempotency_key"),
-            Some(&job.idempotency_key())
-        );
+        assert_eq!(Message::from_json(&got[0].body).expect("parse"), msg);
         messaging::delete(clients.sqs(), &url, &got[0].receipt_handle)
             .await
             .expect("delete");
@@ -79,32 +78,24 @@ fn jobs_travel_through_sqs_unchanged() {
 }
 
 #[test]
-fn a_fifo_queue_drops_the_same_job_sent_twice() {
+fn a_fifo_queue_drops_the_same_message_sent_twice() {
     let clients = common::moto_clients();
     let rt = common::runtime();
-    rt.block_on(async {
-        let (url, _) = queue(&clients, &format!("{}.fifo", common::unique("jobs")), true).await;
-        let job = NormalizeJob::new("aws", "cur2", "b", "raw/aws/cur2/2026-03-15/part-1.parquet");
-        let mut other = job.clone();
-        other.key = "raw/aws/cur2/2026-03-15/part-2.parquet".into();
-        messaging::send_job(clients.sqs(), &url, &job)
-            .await
-            .expect("send");
-        messaging::send_job(clients.sqs(), &url, &job)
-            .await
-            .expect("send twice");
-        messaging::send_job(clients.sqs(), &url, &other)
-            .await
-            .expect("send other");
-        let got = messaging::receive(clients.sqs(), &url, 10, 1)
-            .await
-            .expect("receive");
-        let keys: Vec<String> = got
-            .iter()
-            .map(|m| NormalizeJob::from_json(&m.body).expect("job").key)
-            .collect();
-        assert_eq!(keys, vec![job.key.clone(), other.key.clone()]);
-    });
+    let name = format!("{}.fifo", common::unique("jobs"));
+    let (url, _) = rt.block_on(queue(&clients, &name, true));
+    let port = SqsQueue::new(&clients, &url, rt.handle().clone());
+    let (a, b) = (normalize_msg(0), normalize_msg(1));
+    for m in [&a, &a, &b] {
+        port.send(&m.to_json(), &m.dedup_id()).expect("send");
+    }
+    let got = rt
+        .block_on(messaging::receive(clients.sqs(), &url, 10, 1))
+        .expect("receive");
+    let parts: Vec<Message> = got
+        .iter()
+        .map(|m| Message::from_json(&m.body).expect("message"))
+        .collect();
+    assert_eq!(parts, vec![a, b]);
 }
 
 #[test]
@@ -148,6 +139,7 @@ fn sns_delivers_messages_with_attributes_and_filters_on_them() {
             Some("Budget 80% reached"),
             r#"{"budget":"team-web","spent":"812.40"}"#,
             &[("severity", "low"), ("kind", "budget")],
+            None,
         )
         .await
         .expect("publish low");
@@ -157,6 +149,7 @@ fn sns_delivers_messages_with_attributes_and_filters_on_them() {
             Some("Anomaly: EC2 +340%"),
             r#"{"service":"EC2","impact":"1204.11"}"#,
             &[("severity", "high"), ("kind", "anomaly")],
+            None,
         )
         .await
         .expect("publish high");

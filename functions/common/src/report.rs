@@ -1,0 +1,78 @@
+//! The report function: the HTTP report API (`costkit_http::router`) behind a Function URL.
+//!
+//! Authentication (`COSTKIT_REPORT_AUTH`): `AWS_IAM` trusts the platform (the Function URL's
+//! `AuthType: AWS_IAM` has already verified the SigV4 signature); `API_KEY` checks `x-api-key`
+//! against the SHA-256 hashes in the Secrets Manager secret `COSTKIT_API_KEYS_SECRET_ARN`
+//! (`{"keys":[{"id":"…","sha256":"<hex>"}]}`, read once at cold start). Anything else, or
+//! nothing, leaves the API closed: every request is refused with 401.
+
+use std::str::FromStr;
+
+use costkit_aws::messaging::get_secret_string;
+use costkit_http::{ApiConfig, ApiKeyHash, Auth, SharedStore};
+use serde::Deserialize;
+
+use crate::{config, App};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysSecret {
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    id: String,
+    sha256: String,
+}
+
+/// Parses the API keys secret; errors name the key entry.
+pub fn parse_keys(secret_id: &str, text: &str) -> anyhow::Result<Vec<ApiKeyHash>> {
+    let s: KeysSecret = serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!(
+            "secret {secret_id}: expected {{\"keys\":[{{\"id\":\"…\",\"sha256\":\"<hex>\"}}]}}: {e}"
+        )
+    })?;
+    s.keys
+        .iter()
+        .map(|k| {
+            ApiKeyHash::from_str(&k.sha256).map_err(|e| {
+                anyhow::anyhow!("secret {secret_id}: key `{}`: field `sha256`: {e}", k.id)
+            })
+        })
+        .collect()
+}
+
+/// The authentication the environment asks for.
+pub async fn auth(app: &App) -> anyhow::Result<Auth> {
+    match app.config.report_auth.as_deref() {
+        Some("AWS_IAM") => Ok(Auth::platform_authenticated()),
+        Some("API_KEY") => {
+            let id = app
+                .config
+                .require(&app.config.api_keys_secret_arn, config::API_KEYS_SECRET_ARN)?;
+            let text = get_secret_string(app.clients.secrets(), id).await?;
+            let keys = parse_keys(id, &text)?;
+            tracing::info!(keys = keys.len(), "report API keys loaded");
+            Ok(Auth::api_keys(keys))
+        }
+        other => {
+            tracing::warn!(
+                COSTKIT_REPORT_AUTH = other.unwrap_or(""),
+                "no report authentication configured (AWS_IAM or API_KEY): every request is refused"
+            );
+            Ok(Auth::api_keys([]))
+        }
+    }
+}
+
+/// The report API router over the table.
+pub async fn router(app: &App) -> anyhow::Result<axum::Router> {
+    let auth = auth(app).await?;
+    let store = app.store()?;
+    Ok(costkit_http::router(
+        std::sync::Arc::new(SharedStore::new(store)),
+        ApiConfig::new(auth),
+    ))
+}
