@@ -3,10 +3,12 @@
 //! flow off the runtime's workers ([`App::blocking`]), SQS partial batch failures ([`sqs`]) and
 //! JSON logs ([`init_tracing`]).
 //!
-//! Each function's handler lives here as a module ([`ingest`], [`normalize`], [`budget`],
+//! Each function's handler lives here as a module ([`ingest`], [`normalize`], [`budget`], [`anomaly`],
 //! [`notify`], [`report`]) so the tests can call it with real events against moto; the binaries
 //! only start the runtime.
 
+pub mod analysis;
+pub mod anomaly;
 pub mod budget;
 pub mod config;
 pub mod ingest;

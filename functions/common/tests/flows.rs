@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use costkit_aws::{AwsClients, AwsSettings, DynamoStore};
 use costkit_core::flow::messages::Message;
 use costkit_core::store::{CostStore, Filter};
-use costkit_lambda::{budget, ingest, normalize, notify, report, App, Config};
+use costkit_lambda::{anomaly, budget, ingest, normalize, notify, report, App, Config};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -382,6 +382,43 @@ fn schedule_to_report_end_to_end() {
     // The same check again (a second data_updated): the threshold fired already.
     let again = w.rt.block_on(budget::check(&w.app, now)).expect("check");
     assert!(again.findings.is_empty());
+
+    // 3b. The anomaly function reads its monitors from the bucket and the same store. Three days
+    // of data are inside every series' learning period: nothing to report yet, and a broken
+    // monitors file is a permanent error naming its line.
+    let put = |key: &str, body: &str| {
+        w.rt.block_on(
+            clients()
+                .s3()
+                .put_object()
+                .bucket(&w.bucket)
+                .key(key)
+                .body(body.as_bytes().to_vec().into())
+                .send(),
+        )
+        .expect("put");
+    };
+    put(
+        "config/monitors.yaml",
+        "version: 1\nmonitors:\n  - name: total\n    currency: USD\n",
+    );
+    let run =
+        w.rt.block_on(anomaly::check(&w.app, now))
+            .expect("monitors");
+    assert!(
+        run.findings.is_empty() && run.anomalies.is_empty(),
+        "{:?}",
+        run.anomalies
+    );
+    put(
+        "config/monitors.yaml",
+        "version: 1\nmonitors:\n  - name: a\n    currency: dollars\n",
+    );
+    let e =
+        w.rt.block_on(anomaly::check(&w.app, now))
+            .expect_err("bad monitors");
+    assert!(e.is_permanent(), "{e}");
+    assert!(e.to_string().contains("config/monitors.yaml:4"), "{e}");
 
     // 4. Notify: one finding, delivered once even when its message comes twice.
     let (findings, handles) = receive(&w, &w.findings_url);
