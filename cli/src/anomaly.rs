@@ -70,6 +70,7 @@ pub fn anomalies(
     since: Option<chrono::NaiveDate>,
     today: Option<chrono::NaiveDate>,
     json: bool,
+    details: &[std::path::PathBuf],
 ) -> Result<()> {
     use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
     use costkit_core::analysis::anomaly::monitor::{evaluate, MonitorFile};
@@ -91,7 +92,10 @@ pub fn anomalies(
     }
     let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let since = since.unwrap_or(today - chrono::Duration::days(30));
-    let found = evaluate(&file, &daily, &tags, since, today);
+    let mut found = evaluate(&file, &daily, &tags, since, today);
+    if !details.is_empty() && !found.is_empty() {
+        drill_down(&file, &mut found, details)?;
+    }
 
     let mut out = std::io::stdout().lock();
     if json {
@@ -172,6 +176,34 @@ pub fn anomalies(
             a.suppressed_by.as_deref().unwrap_or("")
         )?;
     }
+    Ok(())
+}
+
+/// Adds usage-type and resource root causes from the billing files in `details`.
+fn drill_down(
+    file: &costkit_core::analysis::anomaly::monitor::MonitorFile,
+    found: &mut [costkit_core::analysis::anomaly::monitor::MonitorAnomaly],
+    details: &[std::path::PathBuf],
+) -> Result<()> {
+    use costkit_core::analysis::anomaly::drill::Drills;
+    let all: Vec<usize> = (0..found.len()).collect();
+    let mut drills = Drills::new(file, found, &all);
+    let jobs = costkit_core::normalize::plan(details, None)?;
+    costkit_core::pipeline::run(
+        &jobs,
+        &costkit_core::input::Progress::default(),
+        Some(&mut drills),
+        None,
+        &mut || {},
+    )?;
+    if drills.matched() == 0 {
+        eprintln!(
+            "note: no record in {} file(s) matches an anomaly's scope and days; \
+             root causes by usage type and resource are left out",
+            details.len()
+        );
+    }
+    drills.apply(found);
     Ok(())
 }
 

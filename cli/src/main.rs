@@ -221,6 +221,10 @@ struct AnomaliesArgs {
     /// JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Billing files (any dialect `costkit load` reads) to break anomalies down by usage type
+    /// and resource, which the store does not keep. Give the files the store was loaded from.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    details: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -283,9 +287,14 @@ fn main() -> ExitCode {
             },
         ),
         Command::Anomaly(AnomalyCommand::Detect { input }) => anomaly::detect_csv(&input),
-        Command::Anomalies(a) => {
-            anomaly::anomalies(&a.store.store, &a.monitors, a.since, a.today, a.json)
-        }
+        Command::Anomalies(a) => anomaly::anomalies(
+            &a.store.store,
+            &a.monitors,
+            a.since,
+            a.today,
+            a.json,
+            &a.details,
+        ),
         Command::Forecast(a) => forecast::run(&a),
         Command::Demo(a) => demo::run(&a.dir),
         Command::Serve(a) => serve::run(a),

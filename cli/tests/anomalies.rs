@@ -34,28 +34,31 @@ fn focus_csv() -> String {
         } else {
             200.0
         };
-        for (cost, account, region, service) in [
+        for (cost, account, region, service, resource) in [
             (
                 format!("{a:.2}"),
                 "111",
                 "us-east-1",
                 "Amazon Elastic Compute Cloud",
+                "i-111",
             ),
             (
                 format!("{b:.2}"),
                 "222",
                 "eu-west-1",
                 "Amazon Elastic Compute Cloud",
+                "i-222",
             ),
             (
                 "50.25".to_string(),
                 "111",
                 "us-east-1",
                 "Amazon Simple Storage Service",
+                "bucket-111",
             ),
         ] {
             s.push_str(&format!(
-                "{cost},000999,Acme,Organization,USD,{month_end}T00:00:00Z,{month}T00:00:00Z,Usage,,x,Usage-Based,{next}T00:00:00Z,{day}T00:00:00Z,{cost},,{cost},AWS,{cost},,Standard,1,Hours,AWS,AWS,{region},{region},r-1,Compute,{service},{account},acct{account},Account,{{}}\n"
+                "{cost},000999,Acme,Organization,USD,{month_end}T00:00:00Z,{month}T00:00:00Z,Usage,,x,Usage-Based,{next}T00:00:00Z,{day}T00:00:00Z,{cost},,{cost},AWS,{cost},,Standard,1,Hours,AWS,AWS,{region},{region},{resource},Compute,{service},{account},acct{account},Account,{{}}\n"
             ));
         }
     }
@@ -145,6 +148,40 @@ fn anomalies_table_and_json() {
         text.contains("suppressed: per-account 2024-04-10"),
         "{text}"
     );
+
+    // With the billing files, the jump is traced to the resource (the store has no resource ids).
+    let o = costkit(
+        &[&args[..], &["--json", "--details", "focus.csv"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let total = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|a| a["monitor"] == "total")
+        .expect("total")
+        .clone();
+    let resource = total["root_causes"]
+        .as_array()
+        .expect("causes")
+        .iter()
+        .find(|c| c["dimension"] == "resource")
+        .expect("a resource cause")
+        .clone();
+    assert_eq!(resource["value"], "i-222", "{total:#}");
+    let contribution: f64 = resource["contribution"]
+        .as_str()
+        .expect("decimal string")
+        .parse()
+        .expect("number");
+    assert!((contribution - 801.0).abs() < 15.0, "{resource}");
+    let o = costkit(
+        &[&args[..], &["--details", "focus.csv"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success());
 
     // Before the jump there is nothing to report.
     let o = costkit(

@@ -340,10 +340,11 @@ fn budgets_fire_once_and_notifications_deliver_once() {
     assert!(e.to_string().contains("config/bad.yaml:"), "{e}");
 }
 
-/// 75 days of steady EC2 spend with a tripled day on day 60, as a FOCUS 1.2 file.
+/// 75 days of steady EC2 spend on three instances; on day 60 (2024-03-01) instance `i-b` costs
+/// $600 more than usual, as a FOCUS 1.2 file.
 fn spike_focus_csv() -> String {
     let mut s = String::from(
-        "BilledCost,BillingAccountId,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingCategory,PricingQuantity,PricingUnit,ProviderName,PublisherName,RegionId,ServiceCategory,ServiceName,SubAccountId\n",
+        "BilledCost,BillingAccountId,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,PricingCategory,PricingQuantity,PricingUnit,ProviderName,PublisherName,RegionId,ResourceId,ServiceCategory,ServiceName,SkuMeter,SubAccountId\n",
     );
     let d0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
     for t in 0..75i64 {
@@ -354,11 +355,20 @@ fn spike_focus_csv() -> String {
             .checked_add_months(chrono::Months::new(1))
             .expect("next");
         let noise = [0.0, 4.5, -3.25, 2.0, -1.5, 3.75, -2.5][t as usize % 7];
-        let cost = if t == 60 { 900.0 } else { 300.0 + noise };
         let next = day + chrono::Duration::days(1);
-        s.push_str(&format!(
-            "{cost:.2},999,USD,{month_end}T00:00:00Z,{month}T00:00:00Z,Usage,,vm,Usage-Based,{next}T00:00:00Z,{day}T00:00:00Z,{cost:.2},{cost:.2},AWS,{cost:.2},Standard,1,Hours,AWS,AWS,us-east-1,Compute,Amazon Elastic Compute Cloud,111\n"
-        ));
+        for (resource, usage, base) in [
+            ("i-a", "BoxUsage:m5.large", 150.0),
+            ("i-b", "BoxUsage:m5.large", 100.0),
+            ("i-c", "BoxUsage:t3.micro", 50.0),
+        ] {
+            let mut cost = base + noise / 3.0;
+            if t == 60 && resource == "i-b" {
+                cost += 600.0;
+            }
+            s.push_str(&format!(
+                "{cost:.2},999,USD,{month_end}T00:00:00Z,{month}T00:00:00Z,Usage,,vm,Usage-Based,{next}T00:00:00Z,{day}T00:00:00Z,{cost:.2},{cost:.2},AWS,{cost:.2},Standard,1,Hours,AWS,AWS,us-east-1,{resource},Compute,Amazon Elastic Compute Cloud,{usage},111\n"
+            ));
+        }
     }
     s
 }
@@ -375,6 +385,9 @@ fn an_anomaly_is_reported_once() {
         .expect("put");
     let parts = vec![vec!["exports/spike/part-0.csv".to_string()]];
     run(&mut w, &job("spike", &parts, 0, t(1))).expect("load");
+    // The same months delivered again (a restatement): two jobs' FOCUS files now sit under each
+    // period's prefix, and root causes must count the money once.
+    run(&mut w, &job("spike-again", &parts, 0, t(2))).expect("reload");
     w.blobs
         .put_bytes(
             "config/monitors.yaml",
@@ -401,6 +414,30 @@ fn an_anomaly_is_reported_once() {
     let f = &first.findings[0];
     assert_eq!(f.id, "anomaly:total:all:2024-03-01");
     assert!(f.amount.is_some_and(|a| a > Decimal::from(500)), "{f:?}");
+    // Root causes below the store's grain, read back from the current FOCUS files.
+    let a = &first.anomalies[0];
+    let cause = |dim: &str, value: &str| {
+        a.root_causes
+            .iter()
+            .find(|c| c.dimension == dim && c.value == value)
+            .map(|c| c.contribution)
+    };
+    let by_resource = cause("resource", "i-b").expect("i-b is a root cause");
+    assert!(
+        by_resource > Decimal::from(560) && by_resource < Decimal::from(640),
+        "counted once: {:?}",
+        a.root_causes
+    );
+    let by_usage = cause("usage_type", "BoxUsage:m5.large").expect("usage type is a root cause");
+    assert!(by_usage > Decimal::from(560), "{:?}", a.root_causes);
+    assert_eq!(
+        a.root_causes[0].value, "i-b",
+        "largest first: {:?}",
+        a.root_causes
+    );
+    // The other instances did not move: they are not offered as causes.
+    assert!(cause("resource", "i-a").is_none(), "{:?}", a.root_causes);
+    assert!(f.summary.contains("resource i-b"), "{}", f.summary);
     let again = costkit_core::flow::anomaly::check(
         &w.store,
         &w.blobs,

@@ -5,12 +5,15 @@
 //! not re-sent every day). The finding is sent before the "reported" mark is written, so a crash in
 //! between re-sends the same finding id, which the notify step drops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::focus::{period_owners, read_current};
 use super::messages::{Finding, FindingKind, Message, Severity};
 use super::FlowError;
+use crate::aggregate::DailyRow;
+use crate::analysis::anomaly::drill::Drills;
 use crate::analysis::anomaly::monitor::{evaluate, MonitorAnomaly, MonitorFile};
 use crate::analysis::anomaly::Direction;
 use crate::ports::{put_once, BlobStore, Queue, StateStore};
@@ -51,14 +54,28 @@ pub fn check(
     }
     let today = now.date_naive();
     let since = today - Duration::days(LOOKBACK_DAYS);
-    let anomalies = evaluate(&file, &daily, &tags, since, today);
+    let mut anomalies = evaluate(&file, &daily, &tags, since, today);
+    let mut new = Vec::new();
+    for (i, a) in anomalies.iter().enumerate() {
+        if a.suppressed_by.is_none()
+            && state
+                .get(&format!("anomaly/{}", finding(a, now).id))?
+                .is_none()
+        {
+            new.push(i);
+        }
+    }
+    // Usage-type and resource causes, read from the FOCUS files for the anomalies about to be
+    // sent. Without them the alert still goes out, with the aggregate causes.
+    if !new.is_empty() {
+        if let Err(e) = drill_down(&file, &mut anomalies, &new, &daily, blobs, state) {
+            tracing::warn!(error = %e, "resource-level root causes unavailable");
+        }
+    }
     let mut sent = Vec::new();
-    for a in anomalies.iter().filter(|a| a.suppressed_by.is_none()) {
+    for a in new.iter().map(|i| &anomalies[*i]) {
         let f = finding(a, now);
         let mark = format!("anomaly/{}", f.id);
-        if state.get(&mark)?.is_some() {
-            continue;
-        }
         let msg = Message::Finding(f.clone());
         findings.send(&msg.to_json(), &msg.dedup_id())?;
         put_once(state, &mark, now.to_rfc3339().as_bytes())?;
@@ -68,6 +85,43 @@ pub fn check(
         anomalies,
         findings: sent,
     })
+}
+
+/// Adds usage-type and resource root causes to `anomalies[which]`, from one pass over the
+/// current FOCUS records of the billing periods they span.
+fn drill_down(
+    file: &MonitorFile,
+    anomalies: &mut [MonitorAnomaly],
+    which: &[usize],
+    daily: &[DailyRow],
+    blobs: &dyn BlobStore,
+    state: &dyn StateStore,
+) -> Result<(), FlowError> {
+    let mut drills = Drills::new(file, anomalies, which);
+    let periods = drills.periods();
+    let slices: BTreeSet<(&str, &str, &str)> = daily
+        .iter()
+        .filter(|r| periods.contains(&r.slice.billing_period))
+        .map(|r| {
+            (
+                r.slice.provider.as_str(),
+                r.slice.billing_account_id.as_str(),
+                r.slice.billing_period.as_str(),
+            )
+        })
+        .collect();
+    let owners = period_owners(state, slices)?;
+    let dir = tempfile::tempdir().map_err(|e| FlowError::Io("temporary directory".into(), e))?;
+    let read = read_current(blobs, state, &periods, &owners, dir.path(), &mut drills)?;
+    tracing::info!(
+        files = read.files.len(),
+        records = read.records,
+        superseded = read.superseded,
+        matched = drills.matched(),
+        "read FOCUS records for root causes"
+    );
+    drills.apply(anomalies);
+    Ok(())
 }
 
 /// The finding for an anomaly; its id is monitor, series and first day.

@@ -11,6 +11,7 @@
 
 pub mod anomaly;
 pub mod budget;
+pub mod focus;
 pub mod ingest;
 pub mod messages;
 pub mod normalize;

@@ -186,10 +186,29 @@ struct SliceFreshness {
 }
 
 fn slice_key(s: &Slice) -> String {
-    format!(
-        "slice/{}|{}|{}",
-        s.provider, s.billing_account_id, s.billing_period
-    )
+    slice_state_key(&s.provider, &s.billing_account_id, &s.billing_period)
+}
+
+fn slice_state_key(provider: &str, account: &str, period: &str) -> String {
+    format!("slice/{provider}|{account}|{period}")
+}
+
+/// The job whose delivery of a slice is loaded (the owner of its FOCUS records), if any.
+pub fn slice_owner(
+    state: &dyn StateStore,
+    provider: &str,
+    account: &str,
+    period: &str,
+) -> Result<Option<String>, FlowError> {
+    let key = slice_state_key(provider, account, period);
+    match state.get(&key)? {
+        Some((bytes, _)) => {
+            let f: SliceFreshness = serde_json::from_slice(&bytes)
+                .map_err(|e| FlowError::Invalid(format!("{key}: stored freshness: {e}")))?;
+            Ok(Some(f.job_id).filter(|j| !j.is_empty()))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Merges every part's staged aggregates and replaces the delivery's slices.

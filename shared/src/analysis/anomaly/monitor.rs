@@ -91,7 +91,8 @@ impl Dimension {
         })
     }
 
-    fn of(&self, r: &DailyRow) -> Option<String> {
+    /// The row's value of this dimension (`None` for a tag: daily rows hold no tags).
+    pub(crate) fn of(&self, r: &DailyRow) -> Option<String> {
         Some(match self {
             Dimension::Account => r.key.sub_account_id.to_string(),
             Dimension::Service => r.key.service_name.to_string(),
