@@ -21,7 +21,7 @@ case "$infra_venv" in /*) ;; *) infra_venv="$repo_root/$infra_venv" ;; esac
 
 scripts/check-infra.sh --setup
 stamp="$lambda_venv/.costkit-installed-cargo-lambda-$CARGO_LAMBDA_VERSION"
-if [ ! -f "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ ! -x "$lambda_venv/bin/cargo-lambda" ]; then
     echo "setting up $lambda_venv (cargo-lambda==$CARGO_LAMBDA_VERSION; it pulls in ziglang)" >&2
     rm -rf "$lambda_venv"
     "$infra_venv/bin/python" -m venv "$lambda_venv"

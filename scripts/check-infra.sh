@@ -49,7 +49,7 @@ find_python() {
 # make_venv DIR STAMP PACKAGES... : (re)creates DIR with PACKAGES unless STAMP says it is current.
 make_venv() {
     local dir="$1" stamp="$2"; shift 2
-    if [ -f "$dir/$stamp" ]; then
+    if [ -f "$dir/$stamp" ] && [ -x "$dir/bin/python" ]; then
         return 0
     fi
     local py

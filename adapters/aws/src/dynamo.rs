@@ -8,8 +8,8 @@
 //! | load id counter | `META` | `LOAD_SEQ` |
 //! | load record | `LOAD` | load id, 20 digits |
 //! | slice pointer | `SLICE` | `<period>#<provider>#<account>` |
-//! | daily row | `GEN#<provider>#<account>#<period>#<gen>` | `D#<day>#<seq>` |
-//! | tag row | same | `T#<tag key>#<day>#<seq>` |
+//! | daily rows, packed | `GEN#<provider>#<account>#<period>#<gen>` | `D#<chunk>` |
+//! | tag rows, packed per key | same | `T#<tag key>#<chunk>` |
 //! | state item (`ports::DynamoState`) | `STATE#<key>` | `STATE` |
 //!
 //! A replace writes each slice's rows into a fresh *generation* partition, then flips the slice
@@ -28,7 +28,6 @@ use aws_sdk_dynamodb::types::{
     Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use chrono::NaiveDate;
 use costkit_core::aggregate::{DailyKey, DailyRow, LoadBatch, Slice, Sums, TagKey, TagRow};
 use costkit_core::money::{Currency, CurrencyTotals};
 use costkit_core::store::{CostStore, Filter, LoadInfo, LoadMeta, LoadReport, StoreError};
@@ -186,13 +185,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn dec(&self, field: &str) -> Result<Decimal, AwsError> {
-        let v = self
-            .opt_n(field)?
-            .ok_or_else(|| self.bad(field, "missing"))?;
-        parse_number(v).ok_or_else(|| self.bad(field, &format!("`{v}` is not a decimal")))
-    }
-
     fn int(&self, field: &str) -> Result<i64, AwsError> {
         let v = self
             .opt_n(field)?
@@ -222,12 +214,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn day(&self, field: &str) -> Result<NaiveDate, AwsError> {
-        let v = self.s(field)?;
-        NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map_err(|_| self.bad(field, &format!("`{v}` is not a YYYY-MM-DD day")))
-    }
-
     fn totals(&self, field: &str) -> Result<CurrencyTotals, AwsError> {
         let Some(AttributeValue::M(m)) = self.item.get(field) else {
             return Err(self.bad(field, "missing or not a map"));
@@ -244,14 +230,17 @@ impl<'a> Reader<'a> {
         Ok(t)
     }
 
-    fn sums(&self) -> Result<Sums, AwsError> {
-        Ok(Sums {
-            billed: self.dec("billed")?,
-            effective: self.dec("effective")?,
-            list: self.dec("list")?,
-            contracted: self.dec("contracted")?,
-            rows: u64::try_from(self.int("rows")?).map_err(|_| self.bad("rows", "negative"))?,
-        })
+    /// Rows packed by [`pack`].
+    fn packed<T: serde::de::DeserializeOwned>(&self, field: &str) -> Result<Vec<T>, AwsError> {
+        use std::io::Read;
+        let Some(AttributeValue::B(b)) = self.item.get(field) else {
+            return Err(self.bad(field, "missing or not binary"));
+        };
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(b.as_ref())
+            .read_to_end(&mut json)
+            .map_err(|e| self.bad(field, &format!("not gzip data: {e}")))?;
+        serde_json::from_slice(&json).map_err(|e| self.bad(field, &format!("packed rows: {e}")))
     }
 }
 
@@ -262,59 +251,59 @@ fn parse_number(v: &str) -> Option<Decimal> {
         .or_else(|| Decimal::from_scientific(v).ok())
 }
 
-fn sums_attrs(item: &mut Item, sums: &Sums) {
-    item.insert("billed".into(), amount(sums.billed));
-    item.insert("effective".into(), amount(sums.effective));
-    item.insert("list".into(), amount(sums.list));
-    item.insert("contracted".into(), amount(sums.contracted));
-    item.insert("rows".into(), n(sums.rows));
+/// Rows per packed item. A daily row is about 300 bytes of JSON before compression, so an item
+/// stays far below DynamoDB's 400 KB limit even if nothing compresses.
+const ROWS_PER_ITEM: usize = 1000;
+
+/// Packs rows as gzip-compressed JSON. DynamoDB bills a write per started KB of each item and a
+/// read per 4 KB: one item per row (about 300 bytes with attribute names) paid a whole write unit
+/// for each row, where packed rows cost about 30 bytes each.
+fn pack<T: serde::Serialize>(rows: &[T]) -> Result<AttributeValue, AwsError> {
+    use std::io::Write;
+    let json = serde_json::to_vec(rows)
+        .map_err(|e| AwsError::Config(format!("packing rows for DynamoDB: {e}")))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json)
+        .and_then(|_| gz.finish())
+        .map(|b| AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b)))
+        .map_err(|e| AwsError::Config(format!("compressing rows for DynamoDB: {e}")))
 }
 
-fn day_str(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
-
-/// The items of one slice's generation, in a deterministic order (so a re-run writes the same keys).
+/// The items of one slice's generation, in a deterministic order (so a re-run writes the same keys):
+/// daily rows packed [`ROWS_PER_ITEM`] to an item (`D#<chunk>`), then per-tag rows packed per tag
+/// key (`T#<tag key>#<chunk>`, so one key's rows are one `begins_with` query).
 fn generation_items(
     slice: &Slice,
     gen: i64,
     data: &costkit_core::aggregate::SliceData,
-) -> Vec<Item> {
+) -> Result<Vec<Item>, AwsError> {
     let pk = gen_pk(slice, gen);
-    let mut out = Vec::with_capacity(data.daily.len() + data.tags.len());
+    let mut out = Vec::new();
     let mut daily: Vec<(&DailyKey, &Sums)> = data.daily.iter().collect();
     daily.sort_by(|a, b| a.0.cmp(b.0));
-    for (seq, (k, sums)) in daily.into_iter().enumerate() {
-        let day = day_str(k.day);
-        let mut item: Item = HashMap::with_capacity(16);
+    for (chunk, rows) in daily.chunks(ROWS_PER_ITEM).enumerate() {
+        let mut item: Item = HashMap::with_capacity(4);
         item.insert("pk".into(), s(pk.clone()));
-        item.insert("sk".into(), s(format!("D#{day}#{seq:07}")));
-        item.insert("day".into(), s(day));
-        item.insert("sub_account_id".into(), s(k.sub_account_id.as_str()));
-        item.insert("sub_account_name".into(), s(k.sub_account_name.as_str()));
-        item.insert("service_name".into(), s(k.service_name.as_str()));
-        item.insert("service_category".into(), s(k.service_category.as_str()));
-        item.insert("region_id".into(), s(k.region_id.as_str()));
-        item.insert("charge_category".into(), s(k.charge_category.as_str()));
-        item.insert("currency".into(), s(k.currency.as_str()));
-        sums_attrs(&mut item, sums);
+        item.insert("sk".into(), s(format!("D#{chunk:05}")));
+        item.insert("rows_packed".into(), pack(rows)?);
+        item.insert("n".into(), n(rows.len()));
         out.push(item);
     }
     let mut tags: Vec<(&TagKey, &Sums)> = data.tags.iter().collect();
     tags.sort_by(|a, b| a.0.cmp(b.0));
-    for (seq, (k, sums)) in tags.into_iter().enumerate() {
-        let day = day_str(k.day);
-        let mut item: Item = HashMap::with_capacity(12);
-        item.insert("pk".into(), s(pk.clone()));
-        item.insert("sk".into(), s(format!("T#{}#{day}#{seq:07}", enc(&k.key))));
-        item.insert("day".into(), s(day));
-        item.insert("tag_key".into(), s(k.key.as_str()));
-        item.insert("tag_value".into(), s(k.value.as_str()));
-        item.insert("currency".into(), s(k.currency.as_str()));
-        sums_attrs(&mut item, sums);
-        out.push(item);
+    for group in tags.chunk_by(|a, b| a.0.key == b.0.key) {
+        let key = group[0].0.key.as_str();
+        for (chunk, rows) in group.chunks(ROWS_PER_ITEM).enumerate() {
+            let mut item: Item = HashMap::with_capacity(5);
+            item.insert("pk".into(), s(pk.clone()));
+            item.insert("sk".into(), s(format!("T#{}#{chunk:05}", enc(key))));
+            item.insert("tag_key".into(), s(key));
+            item.insert("rows_packed".into(), pack(rows)?);
+            item.insert("n".into(), n(rows.len()));
+            out.push(item);
+        }
     }
-    out
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -824,7 +813,7 @@ impl DynamoStore {
         &self,
         filter: &Filter,
         prefix: &str,
-        parse: impl Fn(&Slice, &Item) -> Result<T, AwsError>,
+        parse: impl Fn(&Slice, &Item) -> Result<Vec<T>, AwsError>,
     ) -> Result<Vec<T>, AwsError> {
         let mut attempt = 0;
         loop {
@@ -835,7 +824,7 @@ impl DynamoStore {
             for p in &before {
                 let Some(gen) = p.gen else { continue };
                 for item in self.generation(&p.slice, gen, prefix).await? {
-                    rows.push(parse(&p.slice, &item)?);
+                    rows.extend(parse(&p.slice, &item)?);
                 }
                 seen.insert(p.slice.clone(), gen);
             }
@@ -923,7 +912,7 @@ impl DynamoStore {
             if self.register_generation(slice, load_id).await?.is_some() {
                 replaced.push(slice.clone());
             }
-            for item in generation_items(slice, load_id, data) {
+            for item in generation_items(slice, load_id, data)? {
                 writes.push(put_request(item)?);
             }
         }
@@ -949,21 +938,15 @@ impl DynamoStore {
     pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, AwsError> {
         let mut rows = self
             .read_consistent(filter, "D#", |slice, item| {
-                let r = Reader::new(item);
-                Ok(DailyRow {
-                    slice: slice.clone(),
-                    key: DailyKey {
-                        day: r.day("day")?,
-                        sub_account_id: r.text("sub_account_id")?,
-                        sub_account_name: r.text("sub_account_name")?,
-                        service_name: r.text("service_name")?,
-                        service_category: r.text("service_category")?,
-                        region_id: r.text("region_id")?,
-                        charge_category: r.text("charge_category")?,
-                        currency: Currency::new(r.s("currency")?),
-                    },
-                    sums: r.sums()?,
-                })
+                let rows: Vec<(DailyKey, Sums)> = Reader::new(item).packed("rows_packed")?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(key, sums)| DailyRow {
+                        slice: slice.clone(),
+                        key,
+                        sums,
+                    })
+                    .collect())
             })
             .await?;
         rows.sort_by_key(|a| a.key.day);
@@ -979,17 +962,15 @@ impl DynamoStore {
         let prefix = format!("T#{}#", enc(tag_key));
         let mut rows = self
             .read_consistent(filter, &prefix, |slice, item| {
-                let r = Reader::new(item);
-                Ok(TagRow {
-                    slice: slice.clone(),
-                    key: TagKey {
-                        day: r.day("day")?,
-                        key: r.text("tag_key")?,
-                        value: r.text("tag_value")?,
-                        currency: Currency::new(r.s("currency")?),
-                    },
-                    sums: r.sums()?,
-                })
+                let rows: Vec<(TagKey, Sums)> = Reader::new(item).packed("rows_packed")?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(key, sums)| TagRow {
+                        slice: slice.clone(),
+                        key,
+                        sums,
+                    })
+                    .collect())
             })
             .await?;
         rows.sort_by_key(|a| a.key.day);
@@ -1002,7 +983,7 @@ impl DynamoStore {
         let keys = self
             .read_consistent(filter, "T#", |_slice, item| {
                 let r = Reader::new(item);
-                Ok(r.s("tag_key")?.to_string())
+                Ok(vec![r.s("tag_key")?.to_string()])
             })
             .await?;
         let set: std::collections::BTreeSet<String> = keys.into_iter().collect();

@@ -82,7 +82,55 @@ fn the_same_load_delivered_twice_leaves_one_copy_and_no_old_generation() {
     let new = rt
         .block_on(store.generation_size(&slice, second.load_id))
         .expect("size");
-    assert_eq!(new, 3, "2 daily rows + 1 tag row");
+    assert_eq!(
+        new, 2,
+        "one packed item of daily rows, one of the tag's rows"
+    );
+}
+
+#[test]
+fn many_rows_pack_into_few_items_and_read_back_exactly() {
+    let rt = common::runtime();
+    let mut store = fresh_store(&rt);
+    // 2,500 daily rows (25 days x 100 services) and as many rows of one tag key: three packed items
+    // each, every amount back to the last digit.
+    let mut records = Vec::new();
+    let mut want = Decimal::ZERO;
+    for day in 1..=25u32 {
+        for svc in 0..100u32 {
+            let amount = format!("{day}.{svc:02}00000001");
+            want += dec(&amount);
+            records.push(record(
+                "555",
+                "2026-01",
+                day,
+                &format!("svc-{svc:03}"),
+                &amount,
+                Some("web"),
+            ));
+        }
+    }
+    let report = store.replace(&batch(&records), &meta("big")).expect("load");
+    let slice = Slice {
+        provider: Text::from("AWS"),
+        billing_account_id: Text::from("555"),
+        billing_period: "2026-01".into(),
+    };
+    let items = rt
+        .block_on(store.generation_size(&slice, report.load_id))
+        .expect("size");
+    assert_eq!(
+        items,
+        3 + 1,
+        "2,500 daily rows in 3 items, 25 tag rows in 1"
+    );
+    let rows = store.daily(&Filter::default()).expect("daily");
+    assert_eq!(rows.len(), 2500);
+    assert_eq!(rows.iter().map(|r| r.sums.billed).sum::<Decimal>(), want);
+    let tags = store.daily_tags("team", &Filter::default()).expect("tags");
+    assert_eq!(tags.len(), 25, "one row per day for team=web");
+    assert_eq!(tags.iter().map(|r| r.sums.billed).sum::<Decimal>(), want);
+    assert_eq!(store.tag_keys(&Filter::default()).expect("keys"), ["team"]);
 }
 
 #[test]
