@@ -719,3 +719,54 @@ fn a_manifest_queues_one_part_per_data_file_and_data_files_alone_are_ignored() {
         "two parts, sent again by the repeated event"
     );
 }
+
+/// The report function's three authentication modes, with the API keys in Secrets Manager (moto):
+/// a listed key is let in, a wrong or missing key gets 401, and with no mode configured every
+/// request gets 401.
+#[test]
+fn report_auth_modes_refuse_without_a_valid_key() {
+    let w = world();
+    let c = clients();
+    let key = "ck_live_7f3a9b";
+    let hash = costkit_http::ApiKeyHash::of(key).to_hex();
+    let secret_arn =
+        w.rt.block_on(
+            c.secrets()
+                .create_secret()
+                .name(unique("report-keys"))
+                .secret_string(format!(
+                    r#"{{"keys":[{{"id":"finops-team","sha256":"{hash}"}}]}}"#
+                ))
+                .send(),
+        )
+        .expect("secret")
+        .arn
+        .expect("arn");
+    let status = |config: Config, api_key: Option<&str>| {
+        let app = {
+            let _g = w.rt.enter();
+            App::new(config, clients())
+        };
+        let router = w.rt.block_on(report::router(&app)).expect("router");
+        let mut req = lambda_http::http::Request::builder().uri("/reports/2026-03.json");
+        if let Some(k) = api_key {
+            req = req.header("x-api-key", k);
+        }
+        let req = req.body(axum::body::Body::empty()).expect("request");
+        w.rt.block_on(tower::ServiceExt::oneshot(router, req))
+            .expect("response")
+            .status()
+    };
+    let mut api_key = (*w.app.config).clone();
+    api_key.report_auth = Some("API_KEY".into());
+    api_key.api_keys_secret_arn = Some(secret_arn);
+    // Let in: the table is empty, so the answer is "no data for 2026-03", not "who are you".
+    assert_eq!(status(api_key.clone(), Some(key)), 404);
+    assert_eq!(status(api_key.clone(), Some("ck_live_wrong")), 401);
+    assert_eq!(status(api_key, None), 401);
+    let mut closed = (*w.app.config).clone();
+    closed.report_auth = None;
+    assert_eq!(status(closed.clone(), Some(key)), 401, "no mode: closed");
+    closed.report_auth = Some("api-key".into());
+    assert_eq!(status(closed, Some(key)), 401, "an unknown mode: closed");
+}
