@@ -42,6 +42,8 @@ fi
 
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 export PATH="$lambda_venv/bin:$PATH"   # cargo-lambda and python-zig for `cargo lambda build`
+# Ship the binaries stripped, without the line tables the CLI's release profile keeps.
+export CARGO_PROFILE_RELEASE_STRIP=symbols CARGO_PROFILE_RELEASE_DEBUG=false
 export AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 cargo lambda --version
