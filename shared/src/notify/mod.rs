@@ -286,14 +286,14 @@ pub trait Channel: Send + Sync {
 
 /// A [`crate::ports::Publisher`] (SNS topic, local outbox) as a channel. The publisher's SDK does
 /// its own low-level retries; a failure that survives them is reported as retryable.
-pub struct TopicChannel<'a> {
+pub struct TopicChannel<P> {
     name: String,
-    publisher: &'a dyn crate::ports::Publisher,
+    publisher: P,
 }
 
-impl<'a> TopicChannel<'a> {
-    /// The topic `publisher` under the channel name `name`.
-    pub fn new(name: &str, publisher: &'a dyn crate::ports::Publisher) -> TopicChannel<'a> {
+impl<P: crate::ports::Publisher> TopicChannel<P> {
+    /// The topic `publisher` under the channel name `name` (a `&dyn Publisher` works too).
+    pub fn new(name: &str, publisher: P) -> TopicChannel<P> {
         TopicChannel {
             name: name.to_string(),
             publisher,
@@ -301,7 +301,7 @@ impl<'a> TopicChannel<'a> {
     }
 }
 
-impl Channel for TopicChannel<'_> {
+impl<P: crate::ports::Publisher> Channel for TopicChannel<P> {
     fn name(&self) -> &str {
         &self.name
     }
