@@ -312,6 +312,21 @@ fn webhook_signature_verifies() {
     )
     .unwrap();
     assert!(webhook::verify(b"wrong", ts, sig, &r.body, Utc::now().timestamp(), 300).is_err());
+    // The Python verifier the docs give accepts it, and refuses a tampered body.
+    let python = |secret: &str, body: &[u8]| -> bool {
+        use std::io::Write;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/webhook_verify.py");
+        let mut child = std::process::Command::new("python3")
+            .args([script, secret, ts, sig])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (the docs' verifier)");
+        child.stdin.take().unwrap().write_all(body).unwrap();
+        child.wait().unwrap().success()
+    };
+    assert!(python("whsec_test_key", &r.body));
+    assert!(!python("whsec_test_key", b"{}"));
+    assert!(!python("other", &r.body));
     let body: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(body["finding"]["amount"], "1123.456789");
     assert_eq!(body["link"], LINK);
