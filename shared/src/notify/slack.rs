@@ -97,9 +97,11 @@ pub fn message(notice: &Notice<'_>) -> Value {
 }
 
 fn fields(f: &Finding) -> Vec<Value> {
+    // Severity, kind and amount are costkit's own words: shown as they are (escaping would put a
+    // zero-width space into `budget_alert`). Scope keys and values are user text.
     let mut out = vec![
-        field("Severity", f.severity.as_str()),
-        field("Kind", f.kind.as_str()),
+        own_field("Severity", f.severity.as_str()),
+        own_field("Kind", f.kind.as_str()),
     ];
     if let Some(a) = f.amount {
         out.push(field("Amount", &money(a, f.currency.as_ref())));
@@ -111,6 +113,10 @@ fn fields(f: &Finding) -> Vec<Value> {
         out.push(field(k, v));
     }
     out
+}
+
+fn own_field(name: &str, value: &str) -> Value {
+    json!({"type": "mrkdwn", "text": format!("*{name}*\n{value}")})
 }
 
 fn field(name: &str, value: &str) -> Value {
