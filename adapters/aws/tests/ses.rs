@@ -20,19 +20,30 @@ use mail_parser::MimeHeaders;
 use serde_json::Value;
 
 /// moto's view of every backend (`GET /moto-api/data.json`), over HTTP/1.0 so the body is plain.
+/// moto serializes every backend for this call, and another test writing to some backend at that
+/// moment can make it fail (a 500 with an HTML page): tried a few times.
 fn moto_data(endpoint: &str) -> Value {
     let hostport = endpoint.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(hostport).unwrap();
-    write!(
-        s,
-        "GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8_lossy(&resp);
-    let (_, body) = text.split_once("\r\n\r\n").unwrap();
-    serde_json::from_str(body).unwrap()
+    let mut last = String::new();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(hostport).unwrap();
+        write!(
+            s,
+            "GET /moto-api/data.json HTTP/1.0\r\nHost: {hostport}\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let text = String::from_utf8_lossy(&resp);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            if let Ok(v) = serde_json::from_str(body) {
+                return v;
+            }
+            last = head.lines().next().unwrap_or_default().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("moto's /moto-api/data.json did not answer with JSON: {last}");
 }
 
 #[test]
