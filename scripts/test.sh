@@ -19,8 +19,10 @@ mkdir -p target
 setsid scripts/check-infra.sh >target/check-infra.log 2>&1 &
 INFRA_PID=$!
 MOTO_STARTED=""
+SINKS_STARTED=""
 cleanup() {
   if [ -n "$MOTO_STARTED" ]; then scripts/moto.sh stop || true; fi
+  if [ -n "$SINKS_STARTED" ]; then scripts/notify-sinks.sh stop || true; fi
   kill -- "-$INFRA_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -42,6 +44,13 @@ export AWS_EC2_METADATA_DISABLED=true
 scripts/moto.sh start
 MOTO_STARTED=1
 eval "$(scripts/moto.sh env)"
+
+step "SMTP server and Adaptive Card schema (notification channel tests)"
+# aiosmtpd on a free loopback port, stopped by its PID on exit; the channel tests fail (never
+# skip) without it.
+scripts/notify-sinks.sh start
+SINKS_STARTED=1
+eval "$(scripts/notify-sinks.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt

@@ -12,6 +12,7 @@ mod budget;
 mod commands;
 mod demo;
 mod forecast;
+mod notify;
 mod optimize;
 mod progress;
 mod rules;
@@ -65,6 +66,9 @@ enum Command {
     /// API keys and signed links for `costkit serve`.
     #[command(subcommand)]
     Key(serve::KeyCommand),
+    /// Notification routing: check a routing file, send a test finding through a channel.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
 }
 
 /// Input selection shared by normalize and load.
@@ -301,6 +305,7 @@ fn main() -> ExitCode {
         Command::Key(c) => serve::key(c),
         Command::Recommend(c) => optimize::run(c),
         Command::Rules(c) => rules::run(c),
+        Command::Notify(c) => notify::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,11 +83,7 @@ fn run_rules(a: &RunArgs) -> Result<()> {
                 "deliveries": outcomes.iter().map(|o| serde_json::json!({
                     "finding": o.finding,
                     "channel": o.channel,
-                    "delivery": match o.delivery {
-                        None => "dry-run",
-                        Some(costkit_core::flow::notify::Delivery::Sent) => "sent",
-                        Some(costkit_core::flow::notify::Delivery::Duplicate) => "duplicate",
-                    },
+                    "delivery": o.delivery.map_or("dry-run", |d| d.as_str()),
                 })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);

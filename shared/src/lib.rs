@@ -23,6 +23,8 @@
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`ports`]: object storage, queues, topics and a conditional state store, which each cloud
 //!   implements; [`local`] has the local implementations the CLI uses.
+//! * [`notify`]: notification renderers (SNS, email, Slack, Teams, signed webhook), the routing file
+//!   and the channel port.
 //! * [`flow`]: ingest, normalize, budget check and notify, written once against the ports.
 //! * [`store`]: the [`store::CostStore`] port that the SQLite, DynamoDB, Table storage and Firestore
 //!   adapters implement.
@@ -38,6 +40,7 @@ pub mod input;
 pub mod local;
 pub mod money;
 pub mod normalize;
+pub mod notify;
 pub mod optimize;
 pub mod output;
 pub mod pipeline;

@@ -83,6 +83,12 @@ pub trait Publisher: Send + Sync {
     fn publish(&self, message: &Publication) -> Result<(), PortError>;
 }
 
+impl<T: Publisher + ?Sized> Publisher for &T {
+    fn publish(&self, message: &Publication) -> Result<(), PortError> {
+        (**self).publish(message)
+    }
+}
+
 /// Version of a state item, for conditional writes.
 pub type Version = u64;
 

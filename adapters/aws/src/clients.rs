@@ -115,6 +115,7 @@ pub struct AwsClients {
     sqs: OnceLock<aws_sdk_sqs::Client>,
     sns: OnceLock<aws_sdk_sns::Client>,
     secrets: OnceLock<aws_sdk_secretsmanager::Client>,
+    ses: OnceLock<aws_sdk_sesv2::Client>,
     cost_explorer: OnceLock<aws_sdk_costexplorer::Client>,
 }
 
@@ -156,6 +157,7 @@ impl AwsClients {
             sqs: OnceLock::new(),
             sns: OnceLock::new(),
             secrets: OnceLock::new(),
+            ses: OnceLock::new(),
             cost_explorer: OnceLock::new(),
         }
     }
@@ -251,6 +253,20 @@ impl AwsClients {
                 self.timeouts(true)
             );
             aws_sdk_secretsmanager::Client::from_conf(conf.build())
+        })
+    }
+
+    /// SES v2 (email).
+    pub fn ses(&self) -> &aws_sdk_sesv2::Client {
+        self.ses.get_or_init(|| {
+            let conf = service_config!(
+                aws_sdk_sesv2,
+                &self.settings,
+                self.http,
+                self.standard_retry(),
+                self.timeouts(true)
+            );
+            aws_sdk_sesv2::Client::from_conf(conf.build())
         })
     }
 

@@ -14,6 +14,10 @@ pub const ANALYSIS_TOPIC_ARN: &str = "COSTKIT_ANALYSIS_TOPIC_ARN";
 pub const FINDINGS_QUEUE_URL: &str = "COSTKIT_FINDINGS_QUEUE_URL";
 /// `COSTKIT_TOPIC_ARN`.
 pub const TOPIC_ARN: &str = "COSTKIT_TOPIC_ARN";
+/// `COSTKIT_NOTIFY_DLQ_URL`.
+pub const NOTIFY_DLQ_URL: &str = "COSTKIT_NOTIFY_DLQ_URL";
+/// `COSTKIT_SIGNING_KEY_SECRET_ARN`.
+pub const SIGNING_KEY_SECRET_ARN: &str = "COSTKIT_SIGNING_KEY_SECRET_ARN";
 /// `COSTKIT_API_KEYS_SECRET_ARN`.
 pub const API_KEYS_SECRET_ARN: &str = "COSTKIT_API_KEYS_SECRET_ARN";
 
@@ -45,6 +49,14 @@ pub struct Config {
     pub report_auth: Option<String>,
     /// Secret holding the report API key hashes.
     pub api_keys_secret_arn: Option<String>,
+    /// Key of the notification routing YAML in the bucket (`docs/notifications.md`).
+    pub notify_routes_key: String,
+    /// Queue dead-lettered notifications are copied to (besides their state record).
+    pub notify_dlq_url: Option<String>,
+    /// Public base URL of the report function, for links in notifications.
+    pub report_base_url: Option<String>,
+    /// Secret holding the key report links are signed with.
+    pub signing_key_secret_arn: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -84,6 +96,11 @@ impl Config {
             export_prefix: var("COSTKIT_EXPORT_PREFIX").unwrap_or_else(|| "exports/".into()),
             report_auth: var("COSTKIT_REPORT_AUTH"),
             api_keys_secret_arn: var(API_KEYS_SECRET_ARN),
+            notify_routes_key: var("COSTKIT_NOTIFY_ROUTES_S3_KEY")
+                .unwrap_or_else(|| "config/notify.yaml".into()),
+            notify_dlq_url: var(NOTIFY_DLQ_URL),
+            report_base_url: var("COSTKIT_REPORT_BASE_URL"),
+            signing_key_secret_arn: var(SIGNING_KEY_SECRET_ARN),
         })
     }
 

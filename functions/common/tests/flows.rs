@@ -141,6 +141,10 @@ fn world() -> World {
         export_prefix: "exports/".into(),
         report_auth: Some("AWS_IAM".into()),
         api_keys_secret_arn: None,
+        notify_routes_key: "config/notify.yaml".into(),
+        notify_dlq_url: None,
+        report_base_url: None,
+        signing_key_secret_arn: None,
     };
     let app = {
         let _g = rt.enter();

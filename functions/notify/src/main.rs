@@ -1,4 +1,5 @@
-//! Lambda function `notify`: findings to the alert topic, once each (`costkit_lambda::notify`).
+//! Lambda function `notify`: findings to their channels, once each, and the daily digest flush
+//! (`costkit_lambda::notify`).
 
 use costkit_lambda::{init_tracing, notify, App};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -7,9 +8,9 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     init_tracing();
     let app = App::from_env()?;
-    run(service_fn(|e: LambdaEvent<_>| {
+    run(service_fn(|e: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
-        async move { Ok::<_, Error>(notify::handle(&app, e.payload).await) }
+        async move { Ok::<_, Error>(notify::handle_any(&app, e.payload).await?) }
     }))
     .await
 }
