@@ -7,8 +7,8 @@ mod common;
 use chrono::{DateTime, Utc};
 use costkit_core::budget::BudgetFile;
 use costkit_core::report::{
-    build, render_html, EngineSections, ForecastDay, ForecastInterval, ForecastLine, Report,
-    ReportOptions, ReportPeriod, ReportScope,
+    build, render_html, render_json, render_xlsx, EngineSections, ForecastDay, ForecastInterval,
+    ForecastLine, Report, ReportOptions, ReportPeriod, ReportScope,
 };
 use costkit_core::store::CostStore;
 use costkit_sqlite::SqliteStore;
@@ -206,4 +206,150 @@ fn daily_by_service_adds_up() {
             assert!(n <= 4, "{period}: three services and the rest");
         }
     }
+}
+
+/// The workbook is a valid zip with the expected sheets, and its totals cells hold the JSON
+/// totals rounded to the cent next to the exact text. A real reader (openpyxl) checks the same
+/// numbers in `scripts/report-browser-tests.sh`.
+#[test]
+fn xlsx_has_every_sheet_and_the_json_totals() {
+    let s = store(&[common::TWO_MONTHS, common::MULTI, common::AWS_CUR]);
+    let options = ReportOptions {
+        tag_keys: vec!["team".into()],
+        ..ReportOptions::default()
+    };
+    let r = report(&s, "2024-09", &options, "2025-01-01T00:00:00Z");
+    let xlsx = render_xlsx(&r).expect("xlsx");
+    assert_eq!(&xlsx[..4], b"PK\x03\x04", "a zip file");
+    // The sheet names and the shared strings are stored uncompressed-readable only after
+    // inflating; check through the zip directory instead: every sheet part is present.
+    let names = zip_names(&xlsx);
+    for n in 1..=14 {
+        assert!(
+            names
+                .iter()
+                .any(|x| x == &format!("xl/worksheets/sheet{n}.xml")),
+            "sheet {n} in {names:?}"
+        );
+    }
+    assert!(
+        names.iter().any(|x| x.starts_with("xl/charts/chart")),
+        "native charts"
+    );
+    // The exact totals of the JSON are in the workbook as text (shared strings), next to the
+    // cent-rounded numbers.
+    let json: serde_json::Value =
+        serde_json::from_slice(&render_json(&r).expect("json")).expect("parse");
+    let strings = zip_entry(&xlsx, "xl/sharedStrings.xml");
+    let summary = zip_entry(&xlsx, "xl/worksheets/sheet1.xml");
+    for t in json["totals"].as_array().expect("totals") {
+        let billed = t["billed"].as_str().expect("billed");
+        assert!(
+            strings.contains(&format!(">{billed}<")),
+            "exact billed {billed} in the workbook"
+        );
+        let cents = dec(billed)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let as_f64: f64 = cents.to_string().parse().expect("f64");
+        assert!(
+            summary.contains(&format!("<v>{as_f64}</v>")),
+            "rounded billed {as_f64} as a number on the summary sheet"
+        );
+    }
+}
+
+/// One entry of a zip, inflated (enough for a structure check without a zip crate).
+fn zip_entry(zip: &[u8], name: &str) -> String {
+    use std::io::Read;
+    let u16_at = |i: usize| u16::from_le_bytes([zip[i], zip[i + 1]]) as usize;
+    let u32_at =
+        |i: usize| u32::from_le_bytes([zip[i], zip[i + 1], zip[i + 2], zip[i + 3]]) as usize;
+    let mut i = 0;
+    while i + 46 <= zip.len() {
+        if zip[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
+            let n = u16_at(i + 28);
+            let (m, k) = (u16_at(i + 30), u16_at(i + 32));
+            if &zip[i + 46..i + 46 + n] == name.as_bytes() {
+                let method = u16_at(i + 10);
+                let size = u32_at(i + 20);
+                let local = u32_at(i + 42);
+                let start = local + 30 + u16_at(local + 26) + u16_at(local + 28);
+                let data = &zip[start..start + size];
+                let mut out = String::new();
+                if method == 8 {
+                    flate2::read::DeflateDecoder::new(data)
+                        .read_to_string(&mut out)
+                        .expect("inflate");
+                } else {
+                    out = String::from_utf8(data.to_vec()).expect("utf-8");
+                }
+                return out;
+            }
+            i += 46 + n + m + k;
+        } else {
+            i += 1;
+        }
+    }
+    panic!("{name} not in the zip");
+}
+
+/// File names in a zip's central directory (enough for a structure check without a zip crate).
+fn zip_names(zip: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let sig = [0x50u8, 0x4b, 0x01, 0x02];
+    let mut i = 0;
+    while i + 46 <= zip.len() {
+        if zip[i..i + 4] == sig {
+            let n = u16::from_le_bytes([zip[i + 28], zip[i + 29]]) as usize;
+            if let Ok(s) = std::str::from_utf8(&zip[i + 46..(i + 46 + n).min(zip.len())]) {
+                out.push(s.to_string());
+            }
+            i += 46 + n;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Writes the HTML, XLSX and JSON reports of the samples to `$COSTKIT_REPORT_OUT` for the browser
+/// and openpyxl checks of `scripts/report-browser-tests.sh` (which sets the variable).
+#[test]
+fn write_reports_for_external_checks() {
+    let Ok(dir) = std::env::var("COSTKIT_REPORT_OUT") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("out dir");
+    let s = store(&[common::TWO_MONTHS, common::MULTI, common::AWS_CUR, HOSTILE]);
+    let budgets = BudgetFile::load(&common::repo_file("docs/budgets.example.yaml"))
+        .expect("budgets")
+        .budgets;
+    let options = ReportOptions {
+        tag_keys: vec!["team".into()],
+        budgets,
+        ..ReportOptions::default()
+    };
+    let r = report(&s, "2024-09", &options, "2024-09-20T00:00:00Z");
+    std::fs::write(dir.join("report.html"), render_html(&r).expect("html")).expect("write");
+    std::fs::write(dir.join("report.xlsx"), render_xlsx(&r).expect("xlsx")).expect("write");
+    std::fs::write(dir.join("report.json"), render_json(&r).expect("json")).expect("write");
+    // The store's own sums, for the reader to compare with.
+    let filter = costkit_core::store::Filter {
+        billing_period: Some("2024-09".into()),
+        provider: None,
+    };
+    let mut sums = serde_json::Map::new();
+    for t in &r.totals {
+        let (b, e) = common::store_sums(&s, &filter, t.currency.as_str());
+        sums.insert(
+            t.currency.to_string(),
+            serde_json::json!({"billed": b.to_string(), "effective": e.to_string()}),
+        );
+    }
+    std::fs::write(
+        dir.join("store-sums.json"),
+        serde_json::to_vec_pretty(&sums).expect("json"),
+    )
+    .expect("write");
 }

@@ -21,6 +21,7 @@
 mod csv;
 mod html;
 mod svg;
+mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,6 +38,7 @@ use crate::store::{CostStore, Filter, StoreError};
 
 pub use self::csv::render_csv;
 pub use self::html::render_html;
+pub use self::xlsx::{render_xlsx, XlsxError};
 
 /// Version of the JSON document's shape; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
