@@ -353,3 +353,70 @@ fn write_reports_for_external_checks() {
     )
     .expect("write");
 }
+
+/// `generate` fills the engine sections: the forecast of a running month from the store's own
+/// daily spend, with ordered ranges and daily points for the rest of the month; monitors, when
+/// configured, give a list (empty here: the fixture is too short to learn from), not `null`.
+#[test]
+fn generate_fills_the_engine_sections() {
+    use costkit_core::analysis::anomaly::monitor::MonitorFile;
+    use costkit_core::report::{generate, EngineConfig};
+    let s = store(&[common::TWO_MONTHS]);
+    let period = ReportPeriod::parse("2024-09").expect("period");
+    let monitors = MonitorFile::parse(
+        "version: 1\nmonitors:\n  - name: all\n    currency: USD\n",
+        "monitors.yaml",
+    )
+    .expect("monitors");
+    let engines = EngineConfig {
+        monitors: Some(monitors),
+        forecast: true,
+    };
+    let r = generate(
+        &s,
+        &period,
+        &ReportScope::default(),
+        &ReportOptions::default(),
+        &engines,
+        at("2024-09-04T08:00:00Z"),
+    )
+    .expect("report");
+    assert_eq!(r.anomalies, Some(Vec::new()));
+    let fc = r.forecast.as_ref().expect("forecast configured");
+    assert_eq!(fc.len(), 1, "one currency");
+    let f = &fc[0];
+    // Actual: Σ billed of the charge days of September before the 4th, straight from the store.
+    let rows = s
+        .daily(&costkit_core::store::Filter::default())
+        .expect("daily");
+    let expected: Decimal = rows
+        .iter()
+        .filter(|r| r.key.day >= period.start && r.key.day.to_string().as_str() < "2024-09-04")
+        .map(|r| r.sums.billed)
+        .sum();
+    assert_eq!(f.actual, expected.normalize());
+    let i80 = f.intervals.iter().find(|i| i.level_pct == 80).expect("80");
+    let i95 = f.intervals.iter().find(|i| i.level_pct == 95).expect("95");
+    assert!(i95.lower <= i80.lower && i80.lower <= f.total && f.total <= i80.upper);
+    assert!(i80.upper <= i95.upper);
+    assert!(f.total >= f.actual || f.total < Decimal::ZERO);
+    let last = f.daily.last().expect("daily points").day;
+    assert_eq!(last.to_string(), "2024-09-30");
+    for d in &f.daily {
+        assert!(d.lower_95 <= d.lower_80 && d.lower_80 <= d.upper_80 && d.upper_80 <= d.upper_95);
+    }
+    // Switched off: not configured.
+    let r = generate(
+        &s,
+        &period,
+        &ReportScope::default(),
+        &ReportOptions::default(),
+        &EngineConfig {
+            monitors: None,
+            forecast: false,
+        },
+        at("2024-09-04T08:00:00Z"),
+    )
+    .expect("report");
+    assert!(r.anomalies.is_none() && r.forecast.is_none());
+}

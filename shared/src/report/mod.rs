@@ -19,6 +19,8 @@
 //! JSON schema: `docs/report.schema.json`; CSV layout and field meanings: `docs/reports.md`.
 
 mod csv;
+pub mod engines;
+mod focus;
 mod html;
 mod svg;
 mod xlsx;
@@ -37,6 +39,8 @@ use crate::money::Currency;
 use crate::store::{CostStore, Filter, StoreError};
 
 pub use self::csv::render_csv;
+pub use self::engines::{compute_engines, EngineConfig, EngineError};
+pub use self::focus::{focus_parts, write_focus_slice, FocusSliceError};
 pub use self::html::render_html;
 pub use self::xlsx::{render_xlsx, XlsxError};
 
@@ -986,6 +990,37 @@ fn daily_series(rows: &[DailyRow], by: &GroupBy, range: &DayRange, limit: usize)
         days: billed_trend.buckets,
         lines: out,
     }
+}
+
+/// Builds the report with its engine sections: [`build`], then [`compute_engines`] for the
+/// anomalies and the forecast. The one entry point of every shell (`costkit report`, `costkit
+/// serve`, the Lambda report function), so they all show the same report.
+pub fn generate(
+    store: &dyn CostStore,
+    period: &ReportPeriod,
+    scope: &ReportScope,
+    options: &ReportOptions,
+    engines: &EngineConfig,
+    now: DateTime<Utc>,
+) -> Result<Report, ReportError> {
+    // The sums first: a period without data fails before any engine runs.
+    let mut report = build(
+        store,
+        period,
+        scope,
+        options,
+        EngineSections::default(),
+        now,
+    )?;
+    let sections = compute_engines(store, period, scope, options.basis, engines, now).map_err(
+        |e| match e {
+            EngineError::Store(s) => ReportError::Store(s),
+        },
+    )?;
+    report.anomalies = sections.anomalies;
+    report.forecast = sections.forecast;
+    report.recommendations = sections.recommendations;
+    Ok(report)
 }
 
 fn budget_lines(
