@@ -330,7 +330,16 @@ fn write_reports_for_external_checks() {
         budgets,
         ..ReportOptions::default()
     };
-    let r = report(&s, "2024-09", &options, "2024-09-20T00:00:00Z");
+    // Mid-month, with the engines: the forecast band shows for the rest of the month.
+    let r = costkit_core::report::generate(
+        &s,
+        &ReportPeriod::parse("2024-09").expect("period"),
+        &ReportScope::default(),
+        &options,
+        &costkit_core::report::EngineConfig::default(),
+        at("2024-09-20T00:00:00Z"),
+    )
+    .expect("report");
     std::fs::write(dir.join("report.html"), render_html(&r).expect("html")).expect("write");
     std::fs::write(dir.join("report.xlsx"), render_xlsx(&r).expect("xlsx")).expect("write");
     std::fs::write(dir.join("report.json"), render_json(&r).expect("json")).expect("write");

@@ -172,15 +172,20 @@ fn charts(r: &Report) -> Vec<Chart> {
     let mut out = Vec::new();
     let days = &r.daily.days;
     for (currency, totals) in daily_totals(&r.daily, billed) {
-        let actual: Vec<Option<f64>> = days
-            .iter()
-            .zip(&totals)
-            .map(|(d, v)| (*d <= r.data_through).then(|| f(*v)))
-            .collect();
         let fc = r.forecast.as_ref().and_then(|l| {
             l.iter()
                 .find(|x| x.currency == currency && x.basis == r.basis)
         });
+        // Bars for the days with data; where the forecast starts (the first day not yet complete
+        // when the report was made), the band takes over.
+        let forecast_from = fc.and_then(|x| x.daily.first()).map(|d| d.day);
+        let actual: Vec<Option<f64>> = days
+            .iter()
+            .zip(&totals)
+            .map(|(d, v)| {
+                (*d <= r.data_through && forecast_from.is_none_or(|s| *d < s)).then(|| f(*v))
+            })
+            .collect();
         let band: Vec<BandDay> = fc
             .map(|x| {
                 x.daily

@@ -145,7 +145,9 @@ fn axes(out: &mut String, ys: &YScale, xs: &XScale, days: &[NaiveDate], currency
     // Day labels: about eight across the axis.
     let every = days.len().div_ceil(8).max(1);
     for (i, d) in days.iter().enumerate() {
-        if i % every == 0 || i + 1 == days.len() {
+        // The last day too, unless it would crowd the label before it.
+        let last = i + 1 == days.len() && i % every >= every.div_ceil(2);
+        if i % every == 0 || last {
             let _ = write!(
                 out,
                 r##"<text x="{x:.1}" y="{y}" font-size="11" text-anchor="middle" fill="#555">{l}</text>"##,
