@@ -50,6 +50,7 @@ impl ReportSettings {
                 None => None,
             },
             forecast: !self.no_forecast,
+            problems: Vec::new(),
         };
         Ok((options, engines))
     }

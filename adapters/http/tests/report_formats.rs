@@ -379,7 +379,7 @@ fn generate_fills_the_engine_sections() {
     .expect("monitors");
     let engines = EngineConfig {
         monitors: Some(monitors),
-        forecast: true,
+        ..EngineConfig::default()
     };
     let r = generate(
         &s,
@@ -423,9 +423,11 @@ fn generate_fills_the_engine_sections() {
         &EngineConfig {
             monitors: None,
             forecast: false,
+            problems: vec!["anomalies are left out: test".into()],
         },
         at("2024-09-04T08:00:00Z"),
     )
     .expect("report");
     assert!(r.anomalies.is_none() && r.forecast.is_none());
+    assert!(r.notes.iter().any(|n| n == "anomalies are left out: test"));
 }

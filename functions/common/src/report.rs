@@ -71,7 +71,9 @@ pub async fn auth(app: &App) -> anyhow::Result<Auth> {
 }
 
 /// The report engines: the forecast always; anomalies when the monitors file exists in the bucket
-/// (`COSTKIT_MONITORS_S3_KEY`, the anomaly function's file), read once at cold start.
+/// (`COSTKIT_MONITORS_S3_KEY`, the anomaly function's file), read once at cold start. An invalid
+/// monitors file does not take the reports down: it is logged, and every report carries a note
+/// saying why it has no anomalies section (the anomaly function fails on it loudly).
 async fn engines(app: &App) -> anyhow::Result<EngineConfig> {
     let mut engines = EngineConfig::default();
     let Ok(blobs) = app.blobs() else {

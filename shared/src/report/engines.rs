@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub monitors: Option<MonitorFile>,
     /// Forecast the period's total (on by default).
     pub forecast: bool,
+    /// Why an engine that should run cannot (e.g. the monitors file is invalid): each becomes a
+    /// note of every report, so a missing section is never mistaken for "not configured".
+    pub problems: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +43,7 @@ impl Default for EngineConfig {
         EngineConfig {
             monitors: None,
             forecast: true,
+            problems: Vec::new(),
         }
     }
 }

@@ -1020,6 +1020,7 @@ pub fn generate(
     report.anomalies = sections.anomalies;
     report.forecast = sections.forecast;
     report.recommendations = sections.recommendations;
+    report.notes.extend(engines.problems.iter().cloned());
     Ok(report)
 }
 
