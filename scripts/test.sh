@@ -28,6 +28,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Headless Chromium for the report and dashboard checks (Debian packages; about 20 s once).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  step "installing chromium and chromium-driver"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -54,6 +62,9 @@ eval "$(scripts/notify-sinks.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+
+step "report checks: headless Chromium (HTML report, dashboard) and openpyxl (XLSX)"
+scripts/report-browser-tests.sh
 
 step "FOCUS validator on the output of every sample"
 scripts/validate-samples.sh

@@ -15,6 +15,7 @@ mod forecast;
 mod notify;
 mod optimize;
 mod progress;
+mod report;
 mod rules;
 mod serve;
 
@@ -61,7 +62,9 @@ enum Command {
     Rules(rules::RulesCommand),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
-    /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
+    /// The period report of the store as a file: HTML (SVG charts), XLSX (native charts), CSV or JSON.
+    Report(report::ReportArgs),
+    /// Serve reports, FOCUS slices and the dashboard over HTTP on 127.0.0.1, API keys required.
     Serve(serve::ServeArgs),
     /// API keys and signed links for `costkit serve`.
     #[command(subcommand)]
@@ -301,6 +304,7 @@ fn main() -> ExitCode {
         ),
         Command::Forecast(a) => forecast::run(&a),
         Command::Demo(a) => demo::run(&a.dir),
+        Command::Report(a) => report::run(&a),
         Command::Serve(a) => serve::run(a),
         Command::Key(c) => serve::key(c),
         Command::Recommend(c) => optimize::run(c),

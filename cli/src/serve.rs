@@ -1,4 +1,4 @@
-//! `costkit serve`: the HTTP API (reports as JSON and CSV) on 127.0.0.1 over the local store, and
+//! `costkit serve`: the HTTP API (reports, FOCUS slices, dashboard) on 127.0.0.1 over the local store, and
 //! `costkit key ...`: API key hashes and signed links for it.
 
 use std::io::Read;
@@ -7,8 +7,6 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use costkit_core::budget::BudgetFile;
-use costkit_core::report::ReportOptions;
 use costkit_core::store::StoreError;
 use costkit_http::{sign_path, ApiConfig, ApiKeyHash, Auth, OpenPerRequest, SigningKey};
 use costkit_sqlite::SqliteStore;
@@ -41,13 +39,13 @@ pub struct ServeArgs {
     )]
     api_key_hashes: Vec<ApiKeyHash>,
 
-    /// Budgets file to show in reports (schema: docs/budgets.schema.json).
+    /// A directory laid out like the bucket (`focus/billing_period=YYYY-MM/*.parquet`, as the
+    /// normalize flow writes it) to serve `GET /focus/{YYYY-MM}.csv|.parquet` from.
     #[arg(long)]
-    budgets: Option<PathBuf>,
+    focus_dir: Option<PathBuf>,
 
-    /// Tag keys to break reports down by (repeat or separate with commas).
-    #[arg(long = "tag", value_name = "KEY", value_delimiter = ',')]
-    tags: Vec<String>,
+    #[command(flatten)]
+    settings: crate::report::ReportSettings,
 }
 
 /// `costkit key` subcommands.
@@ -114,16 +112,7 @@ fn signing_key_from_env() -> Result<Option<SigningKey>> {
 pub fn run(args: ServeArgs) -> Result<()> {
     // Fail now, not on the first request, when the store is missing.
     crate::commands::open_store(&args.store)?;
-    if args.tags.iter().any(|t| t.trim().is_empty()) {
-        bail!("--tag takes tag keys, e.g. --tag team,env");
-    }
-    let mut options = ReportOptions {
-        tag_keys: args.tags.clone(),
-        ..ReportOptions::default()
-    };
-    if let Some(b) = &args.budgets {
-        options.budgets = BudgetFile::load(b)?.budgets;
-    }
+    let (options, engines) = args.settings.load()?;
     let mut auth = Auth::api_keys(args.api_key_hashes.iter().copied());
     if let Some(k) = signing_key_from_env()? {
         auth = auth.with_signing_key(k);
@@ -135,6 +124,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     let mut config = ApiConfig::new(auth);
     config.report = options;
+    config.engines = engines;
+    if let Some(dir) = &args.focus_dir {
+        if !dir.is_dir() {
+            bail!("--focus-dir {}: not a directory", dir.display());
+        }
+        config.blobs = Some(Arc::new(costkit_core::local::DirBlobStore::new(dir)));
+    }
     let path = args.store.clone();
     let store = Arc::new(OpenPerRequest::new(
         move || -> Result<SqliteStore, StoreError> { SqliteStore::open(&path) },

@@ -127,6 +127,11 @@ impl Auth {
         self
     }
 
+    /// The signing key, when signed links are enabled (the dashboard signs its own data link).
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signing_key.as_ref()
+    }
+
     /// True when no request but `/healthz` can ever pass: no key, no signing key, no platform.
     pub fn is_closed(&self) -> bool {
         matches!(&self.mode, Mode::ApiKeys(k) if k.is_empty()) && self.signing_key.is_none()

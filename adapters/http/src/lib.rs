@@ -7,10 +7,13 @@
 //! Routes (see `docs/reports.md`):
 //!
 //! * `GET /healthz`: liveness, never authenticated, touches no data.
-//! * `GET /reports/{period}.json` and `.csv`: the period report ([`costkit_core::report`]);
-//!   `?provider=AWS` narrows the scope.
-//! * `GET /reports/{period}.html`, `.xlsx`, `GET /focus/{period}.csv|.parquet`, `GET /dashboard`:
-//!   501 until they are built.
+//! * `GET /reports/{period}.json`, `.csv`, `.html`, `.xlsx`: the period report
+//!   ([`costkit_core::report::generate`], with the engine sections [`ApiConfig::engines`]
+//!   configures); `?provider=AWS` narrows the scope.
+//! * `GET /focus/{period}.csv`, `.parquet`: the period's FOCUS slice from the blob store
+//!   ([`ApiConfig::blobs`]; 404 when none is configured or the period has no FOCUS parts).
+//! * `GET /dashboard` and `GET /dashboard/data.json`: the interactive dashboard (see
+//!   [`dashboard`]).
 //!
 //! Every other route is 404; with no credentials configured every route but `/healthz` is 401
 //! ([`Auth`]). Downloads carry `Content-Type`, `Content-Disposition`, a strong `ETag` (304 on
@@ -31,6 +34,7 @@
 //! synchronous, and the SQLite one is `Send` but not `Sync`.
 
 pub mod auth;
+pub mod dashboard;
 pub mod encoding;
 
 use std::future::Future;
@@ -38,14 +42,16 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use costkit_core::output::OutputFormat;
+use costkit_core::ports::BlobStore;
 use costkit_core::report::{
-    self, EngineSections, ReportError, ReportOptions, ReportPeriod, ReportScope,
+    self, EngineConfig, ReportError, ReportOptions, ReportPeriod, ReportScope,
 };
 use costkit_core::store::{CostStore, StoreError};
 
@@ -118,6 +124,11 @@ pub struct ApiConfig {
     pub auth: Auth,
     /// What reports include (tag breakdowns, budgets, limits).
     pub report: ReportOptions,
+    /// The engine sections of reports (anomaly monitors, forecast).
+    pub engines: EngineConfig,
+    /// Where the FOCUS files are (`focus/billing_period=YYYY-MM/`): a directory locally, the
+    /// bucket in AWS. Without one, `/focus/...` answers 404.
+    pub blobs: Option<Arc<dyn BlobStore>>,
     /// The clock (default: the system clock).
     pub clock: Clock,
 }
@@ -128,17 +139,19 @@ impl ApiConfig {
         ApiConfig {
             auth,
             report: ReportOptions::default(),
+            engines: EngineConfig::default(),
+            blobs: None,
             clock: Arc::new(Utc::now),
         }
     }
 }
 
-struct AppState {
+pub(crate) struct AppState {
     store: Arc<dyn StoreAccess>,
     config: ApiConfig,
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 /// An error answer: a status and `{"error": "..."}`.
 #[derive(Debug)]
@@ -148,7 +161,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -183,8 +196,9 @@ pub fn router(store: Arc<dyn StoreAccess>, config: ApiConfig) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/reports/{file}", get(report_file))
-        .route("/focus/{file}", get(not_built))
-        .route("/dashboard", get(not_built))
+        .route("/focus/{file}", get(focus_file))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/data.json", get(dashboard::data))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -259,18 +273,14 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such route")
 }
 
-async fn not_built(uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("{} is not implemented yet", uri.path()),
-    )
-}
-
-/// Report formats.
+/// Download formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Csv,
+    Html,
+    Xlsx,
+    Parquet,
 }
 
 impl Format {
@@ -278,6 +288,9 @@ impl Format {
         match self {
             Format::Json => "application/json",
             Format::Csv => "text/csv; charset=utf-8; header=present",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Format::Parquet => "application/vnd.apache.parquet",
         }
     }
 
@@ -285,6 +298,22 @@ impl Format {
         match self {
             Format::Json => "json",
             Format::Csv => "csv",
+            Format::Html => "html",
+            Format::Xlsx => "xlsx",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// XLSX and Parquet are compressed already: compressing again costs CPU for nothing.
+    fn compressible(self) -> bool {
+        !matches!(self, Format::Xlsx | Format::Parquet)
+    }
+
+    /// HTML opens in the browser; everything else downloads.
+    fn disposition(self) -> &'static str {
+        match self {
+            Format::Html => "inline",
+            _ => "attachment",
         }
     }
 }
@@ -328,16 +357,12 @@ async fn report_file(
     let format = match ext {
         "json" => Format::Json,
         "csv" => Format::Csv,
-        "html" | "xlsx" => {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                format!(".{ext} reports are not implemented yet; use .json or .csv"),
-            ))
-        }
+        "html" => Format::Html,
+        "xlsx" => Format::Xlsx,
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("no report format `.{ext}`; use .json or .csv"),
+                format!("no report format `.{ext}`; use .json, .csv, .html or .xlsx"),
             ))
         }
     };
@@ -353,7 +378,7 @@ async fn report_file(
             tracing::error!("report task failed: {e}");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the report task failed")
         })??;
-    respond(&body.0, &body.1, format, &method, &headers)
+    respond_bytes(&body.0, &body.1, format, &method, &headers)
 }
 
 fn render(
@@ -366,12 +391,12 @@ fn render(
     let mut out: Option<Result<(Vec<u8>, String), ApiError>> = None;
     st.store
         .with_store(&mut |store| {
-            let r = report::build(
+            let r = report::generate(
                 store,
                 period,
                 scope,
                 &st.config.report,
-                EngineSections::default(),
+                &st.config.engines,
                 now,
             );
             out = Some(match r {
@@ -379,6 +404,9 @@ fn render(
                     let bytes = match format {
                         Format::Json => report::render_json(&rep).map_err(|e| e.to_string()),
                         Format::Csv => report::render_csv(&rep).map_err(|e| e.to_string()),
+                        Format::Html => report::render_html(&rep).map_err(|e| e.to_string()),
+                        Format::Xlsx => report::render_xlsx(&rep).map_err(|e| e.to_string()),
+                        Format::Parquet => Err("a report has no Parquet form".to_string()),
                     };
                     bytes.map(|b| (b, rep.file_stem())).map_err(|e| {
                         tracing::error!("rendering the report failed: {e}");
@@ -400,6 +428,77 @@ fn render(
     })
 }
 
+async fn focus_file(
+    State(state): State<Shared>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (period, ext) = file
+        .rsplit_once('.')
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such route"))?;
+    let (format, out) = match ext {
+        "csv" => (Format::Csv, OutputFormat::Csv),
+        "parquet" => (Format::Parquet, OutputFormat::Parquet),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no FOCUS format `.{ext}`; use .csv or .parquet"),
+            ))
+        }
+    };
+    let period = ReportPeriod::parse(period)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let scope = scope_from_query(query.as_deref())?;
+    if scope.provider.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the FOCUS slice is the whole billing period; `provider` is not supported here",
+        ));
+    }
+    let Some(blobs) = state.config.blobs.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no FOCUS files are configured for this server",
+        ));
+    };
+    let label = period.label.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, ApiError> {
+        let dir = tempfile::tempdir().map_err(internal)?;
+        let path =
+            report::write_focus_slice(blobs.as_ref(), &period, out, dir.path()).map_err(|e| {
+                tracing::error!("FOCUS slice of {}: {e}", period.label);
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "reading the FOCUS files failed; see the server log",
+                )
+            })?;
+        match path {
+            Some(p) => Ok(Some(std::fs::read(p).map_err(internal)?)),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!("FOCUS task failed: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the FOCUS task failed")
+    })??;
+    let Some(body) = body else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no FOCUS files for {label}"),
+        ));
+    };
+    respond_bytes(
+        &body,
+        &format!("costkit-focus-{label}"),
+        format,
+        &method,
+        &headers,
+    )
+}
+
 fn report_error(e: ReportError) -> ApiError {
     match e {
         ReportError::InvalidPeriod(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
@@ -415,7 +514,7 @@ fn report_error(e: ReportError) -> ApiError {
     }
 }
 
-fn respond(
+pub(crate) fn respond_bytes(
     body: &[u8],
     stem: &str,
     format: Format,
@@ -425,7 +524,7 @@ fn respond(
     let accept = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let coding = if body.len() >= encoding::MIN_COMPRESS {
+    let coding = if body.len() >= encoding::MIN_COMPRESS && format.compressible() {
         encoding::choose(accept)
     } else {
         encoding::Coding::Identity
@@ -453,9 +552,20 @@ fn respond(
         .header(header::CONTENT_TYPE, format.content_type())
         .header(
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{stem}.{}\"", format.ext()),
+            format!(
+                "{}; filename=\"{stem}.{}\"",
+                format.disposition(),
+                format.ext()
+            ),
         )
         .header(header::CONTENT_LENGTH, encoded.len());
+    if format == Format::Html {
+        // The report page is self-contained: it needs nothing but its inline styles.
+        builder = builder.header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        );
+    }
     if let Some(t) = coding.token() {
         builder = builder.header(header::CONTENT_ENCODING, t);
     }
@@ -467,7 +577,7 @@ fn respond(
     builder.body(body).map_err(internal)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!("building a response failed: {e}");
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }

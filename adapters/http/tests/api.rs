@@ -40,13 +40,17 @@ impl Drop for Server {
 }
 
 async fn start(auth: Auth, files: &[&str]) -> Server {
+    start_with(ApiConfig::new(auth), files).await
+}
+
+async fn start_with(config: ApiConfig, files: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = common::store_file(dir.path(), files);
     let path = store.clone();
     let access = Arc::new(OpenPerRequest::new(
         move || -> Result<SqliteStore, StoreError> { SqliteStore::open(&path) },
     ));
-    let app = router(access, ApiConfig::new(auth));
+    let app = router(access, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -420,24 +424,19 @@ async fn errors_are_json_with_the_right_status() {
             "no report format",
         ),
         (
-            "/reports/2024-09.html",
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented yet",
-        ),
-        (
-            "/reports/2024-09.xlsx",
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented yet",
-        ),
-        (
             "/focus/2024-09.parquet",
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented yet",
+            StatusCode::NOT_FOUND,
+            "no FOCUS files are configured",
         ),
         (
-            "/dashboard",
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented yet",
+            "/focus/2024-09.json",
+            StatusCode::NOT_FOUND,
+            "no FOCUS format",
+        ),
+        (
+            "/dashboard/data.json?x=1",
+            StatusCode::BAD_REQUEST,
+            "unknown query parameter `x`",
         ),
         ("/nothing", StatusCode::NOT_FOUND, "no such route"),
     ];
@@ -527,4 +526,211 @@ async fn a_shared_store_serves_and_head_has_no_body() {
     );
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn html_and_xlsx_reports_download_with_their_headers() {
+    let s = start(keyed(), &[common::TWO_MONTHS]).await;
+    let b = bearer();
+    let a = get(
+        s.addr,
+        "/reports/2024-09.html",
+        &[("authorization", &b), ("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        a.header("content-disposition"),
+        "inline; filename=\"costkit-report-2024-09.html\""
+    );
+    assert_eq!(a.header("content-encoding"), "gzip");
+    assert!(a.header("etag").ends_with("-gzip\""));
+    assert!(a
+        .header("content-security-policy")
+        .starts_with("default-src 'none'"));
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&a.body[..])
+        .read_to_string(&mut html)
+        .expect("gunzip");
+    assert!(html.contains("27.65"), "the total is on the page");
+    assert!(html.contains("data-chart=\"daily-forecast\""));
+    // The forecast engine is on by default: the section is filled, not "not configured".
+    assert!(!html.contains("Forecasting is not configured."));
+
+    let a = get(
+        s.addr,
+        "/reports/2024-09.xlsx",
+        &[("authorization", &b), ("accept-encoding", "gzip, br")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.header("content-type"),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert_eq!(
+        a.header("content-disposition"),
+        "attachment; filename=\"costkit-report-2024-09.xlsx\""
+    );
+    // Already a zip: sent as it is.
+    assert_eq!(a.header("content-encoding"), "");
+    assert_eq!(&a.body[..2], b"PK");
+    let tag = a.header("etag").to_string();
+    let again = get(
+        s.addr,
+        "/reports/2024-09.xlsx",
+        &[("authorization", &b), ("if-none-match", &tag)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    // Unauthenticated: 401; a forged link: 403.
+    assert_eq!(
+        get(s.addr, "/reports/2024-09.html", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let forged = format!(
+        "/reports/2024-09.xlsx?expires={}&sig={}",
+        now() + 60,
+        "0".repeat(64)
+    );
+    assert_eq!(
+        get(s.addr, &forged, &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn the_focus_slice_comes_from_the_blob_store() {
+    // The normalize flow's layout: FOCUS Parquet parts under focus/billing_period=YYYY-MM/.
+    let blobs_dir = tempfile::tempdir().expect("tempdir");
+    let part = blobs_dir
+        .path()
+        .join("focus/billing_period=2024-09/job1-part-00000.parquet");
+    std::fs::create_dir_all(part.parent().expect("parent")).expect("mkdir");
+    let jobs = costkit_core::normalize::plan(&[common::repo_file(common::TWO_MONTHS)], None)
+        .expect("plan");
+    let columns = costkit_core::output::OutputColumns::new(
+        costkit_core::pipeline::extension_columns(&jobs).expect("columns"),
+    );
+    let pending = costkit_core::output::PendingFile::create(&part).expect("pending");
+    let mut sink = costkit_core::output::open_sink(&pending, columns).expect("sink");
+    costkit_core::pipeline::run(
+        &jobs,
+        &Default::default(),
+        Some(sink.as_mut()),
+        None,
+        &mut || {},
+    )
+    .expect("write");
+    sink.finish().expect("finish");
+    pending.commit().expect("commit");
+
+    let mut config = ApiConfig::new(keyed());
+    config.blobs = Some(Arc::new(costkit_core::local::DirBlobStore::new(
+        blobs_dir.path(),
+    )));
+    let s = start_with(config, &[common::TWO_MONTHS]).await;
+    let b = bearer();
+    let a = get(s.addr, "/focus/2024-09.csv", &[("authorization", &b)]).await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    assert_eq!(
+        a.header("content-type"),
+        "text/csv; charset=utf-8; header=present"
+    );
+    assert_eq!(
+        a.header("content-disposition"),
+        "attachment; filename=\"costkit-focus-2024-09.csv\""
+    );
+    // Every record of the part (the whole fixture: both months, as normalize wrote it), with the
+    // fixture's own total (Σ BilledCost of the CSV file: 1052.15).
+    let mut rd = csv::Reader::from_reader(&a.body[..]);
+    let idx = rd
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "BilledCost")
+        .expect("BilledCost");
+    let total: Decimal = rd
+        .records()
+        .map(|r| r.expect("row")[idx].parse::<Decimal>().expect("decimal"))
+        .sum();
+    assert_eq!(total.normalize().to_string(), "1052.15");
+
+    let p = get(s.addr, "/focus/2024-09.parquet", &[("authorization", &b)]).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(p.header("content-type"), "application/vnd.apache.parquet");
+    assert_eq!(&p.body[..4], b"PAR1");
+    assert_eq!(
+        get(s.addr, "/focus/2024-07.parquet", &[("authorization", &b)])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(s.addr, "/focus/2024-09.csv", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_signs_its_own_data_link() {
+    let s = start(keyed(), &[common::TWO_MONTHS]).await;
+    let key = SigningKey::new(SIGNING.to_vec());
+    let expires = now() + 600;
+    let link = sign_path(&key, "/dashboard", expires);
+    let a = get(s.addr, &link, &[]).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(a.header("cache-control"), "no-store");
+    assert!(a
+        .header("content-security-policy")
+        .contains("script-src 'sha256-"));
+    let html = String::from_utf8(a.body.clone()).expect("utf-8");
+    let start_at = html.find("name=\"costkit-data\" content=\"").expect("meta") + 29;
+    let data_link = html[start_at..]
+        .split('"')
+        .next()
+        .expect("link")
+        .replace("&amp;", "&");
+    assert!(
+        data_link.contains(&format!("expires={expires}")),
+        "{data_link}"
+    );
+    let d = get(s.addr, &data_link, &[]).await;
+    assert_eq!(d.status, StatusCode::OK);
+    let j = d.json();
+    let rows = j["rows"].as_array().expect("rows");
+    let sum: Decimal = rows
+        .iter()
+        .map(|r| {
+            r[6].as_str()
+                .expect("billed")
+                .parse::<Decimal>()
+                .expect("dec")
+        })
+        .sum();
+    // Every row of the store (the fixture's two months are within the dashboard's window).
+    assert_eq!(sum.normalize().to_string(), "1052.15");
+    // The page's link cannot be reused for another path, and the data needs credentials.
+    assert_eq!(
+        get(
+            s.addr,
+            &data_link.replace("/dashboard/data.json", "/reports/2024-09.json"),
+            &[]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(s.addr, "/dashboard/data.json", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

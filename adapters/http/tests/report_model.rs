@@ -454,6 +454,7 @@ fn json_validates_against_the_published_schema() {
             currency: Currency::new("USD"),
             basis: "billed".into(),
             method: "ets".into(),
+            actual: dec("27.65"),
             total: dec("60.5"),
             intervals: vec![ForecastInterval {
                 level_pct: 80,
@@ -461,6 +462,7 @@ fn json_validates_against_the_published_schema() {
                 upper: dec("70"),
             }],
             backtest: None,
+            daily: Vec::new(),
         }]),
         recommendations: Some(vec![Recommendation {
             source: "rule:idle-volume".into(),

@@ -9,6 +9,9 @@
 use std::str::FromStr;
 
 use costkit_aws::messaging::get_secret_string;
+use costkit_core::analysis::anomaly::monitor::MonitorFile;
+use costkit_core::ports::{BlobStore, PortError};
+use costkit_core::report::EngineConfig;
 use costkit_http::{ApiConfig, ApiKeyHash, Auth, SharedStore};
 use serde::Deserialize;
 
@@ -67,12 +70,42 @@ pub async fn auth(app: &App) -> anyhow::Result<Auth> {
     }
 }
 
-/// The report API router over the table.
+/// The report engines: the forecast always; anomalies when the monitors file exists in the bucket
+/// (`COSTKIT_MONITORS_S3_KEY`, the anomaly function's file), read once at cold start. An invalid
+/// monitors file does not take the reports down: it is logged, and every report carries a note
+/// saying why it has no anomalies section (the anomaly function fails on it loudly).
+async fn engines(app: &App) -> anyhow::Result<EngineConfig> {
+    let mut engines = EngineConfig::default();
+    let Ok(blobs) = app.blobs() else {
+        return Ok(engines);
+    };
+    let key = app.config.monitors_key.clone();
+    let text = tokio::task::spawn_blocking(move || blobs.get_bytes(&key)).await?;
+    match text {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", app.config.monitors_key))?;
+            engines.monitors = Some(MonitorFile::parse(&text, &app.config.monitors_key)?);
+        }
+        Err(PortError::NotFound(_)) => {
+            tracing::info!(key = %app.config.monitors_key, "no monitors file: reports carry no anomalies section");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(engines)
+}
+
+/// The report API router over the table, with the bucket's FOCUS files for `/focus/...`.
 pub async fn router(app: &App) -> anyhow::Result<axum::Router> {
     let auth = auth(app).await?;
     let store = app.store()?;
+    let mut config = ApiConfig::new(auth);
+    config.engines = engines(app).await?;
+    if let Ok(blobs) = app.blobs() {
+        config.blobs = Some(std::sync::Arc::new(blobs));
+    }
     Ok(costkit_http::router(
         std::sync::Arc::new(SharedStore::new(store)),
-        ApiConfig::new(auth),
+        config,
     ))
 }

@@ -484,6 +484,38 @@ fn schedule_to_report_end_to_end() {
         ),
         "{csv}"
     );
+
+    // 6. The period's FOCUS slice, read from the bucket the normalize step wrote, through the
+    // same router: every record of March, adding up to the report's total.
+    let router = w.rt.block_on(report::router(&w.app)).expect("router");
+    let req = lambda_http::http::Request::builder()
+        .uri("/focus/2026-03.csv")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let resp =
+        w.rt.block_on(tower::ServiceExt::oneshot(router, req))
+            .expect("response");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/csv; charset=utf-8; header=present"
+    );
+    let bytes =
+        w.rt.block_on(http_body_util::BodyExt::collect(resp.into_body()))
+            .expect("body")
+            .to_bytes();
+    let mut rd = csv::Reader::from_reader(&bytes[..]);
+    let idx = rd
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "BilledCost")
+        .expect("BilledCost column");
+    let sum: Decimal = rd
+        .records()
+        .map(|r| r.expect("row")[idx].parse::<Decimal>().expect("decimal"))
+        .sum();
+    assert_eq!(sum.normalize().to_string(), "37.4000001234");
 }
 
 #[test]

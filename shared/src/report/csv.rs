@@ -236,24 +236,25 @@ pub fn render_csv(report: &Report) -> Result<Vec<u8>, ::csv::Error> {
         )?;
     }
 
-    let d = &report.daily;
-    for l in &d.lines {
-        let c = l.currency.as_str();
-        for (i, day) in d.days.iter().enumerate() {
-            let day = day.to_string();
-            if let Some(v) = l.billed.get(i) {
-                r.row("daily", &d.dimension, &l.group, &day, c, "billed", &num(*v))?;
-            }
-            if let Some(v) = l.effective.get(i) {
-                r.row(
-                    "daily",
-                    &d.dimension,
-                    &l.group,
-                    &day,
-                    c,
-                    "effective",
-                    &num(*v),
-                )?;
+    for d in [&report.daily, &report.daily_by_service] {
+        for l in &d.lines {
+            let c = l.currency.as_str();
+            for (i, day) in d.days.iter().enumerate() {
+                let day = day.to_string();
+                if let Some(v) = l.billed.get(i) {
+                    r.row("daily", &d.dimension, &l.group, &day, c, "billed", &num(*v))?;
+                }
+                if let Some(v) = l.effective.get(i) {
+                    r.row(
+                        "daily",
+                        &d.dimension,
+                        &l.group,
+                        &day,
+                        c,
+                        "effective",
+                        &num(*v),
+                    )?;
+                }
             }
         }
     }
@@ -326,6 +327,10 @@ pub fn render_csv(report: &Report) -> Result<Vec<u8>, ::csv::Error> {
         }
         for wmsg in &b.warnings {
             r.row("budget", "budget", g, "", c, "warning", &text(wmsg))?;
+        }
+        for (i, v) in b.cumulative.iter().enumerate() {
+            let day = (b.period_start + chrono::Duration::days(i as i64)).to_string();
+            r.row("budget", "budget", g, &day, c, "cumulative", &num(*v))?;
         }
     }
 
@@ -401,9 +406,30 @@ pub fn render_csv(report: &Report) -> Result<Vec<u8>, ::csv::Error> {
                 &f.method,
                 "",
                 c,
+                "actual",
+                &num(f.actual),
+            )?;
+            r.row(
+                "forecast",
+                &f.basis,
+                &f.method,
+                "",
+                c,
                 "total",
                 &num(f.total),
             )?;
+            for d in &f.daily {
+                let day = d.day.to_string();
+                for (metric, v) in [
+                    ("daily", d.value),
+                    ("daily_lower_80", d.lower_80),
+                    ("daily_upper_80", d.upper_80),
+                    ("daily_lower_95", d.lower_95),
+                    ("daily_upper_95", d.upper_95),
+                ] {
+                    r.row("forecast", &f.basis, &f.method, &day, c, metric, &num(v))?;
+                }
+            }
             for i in &f.intervals {
                 r.row(
                     "forecast",

@@ -19,6 +19,11 @@
 //! JSON schema: `docs/report.schema.json`; CSV layout and field meanings: `docs/reports.md`.
 
 mod csv;
+pub mod engines;
+mod focus;
+mod html;
+mod svg;
+mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,11 +34,15 @@ use thiserror::Error;
 
 use crate::aggregate::{summarize, top_per_currency, CostBasis, DailyRow, GroupBy, TagRow};
 use crate::breakdown::{movers, period_over_period, tag_coverage, trend, DayRange, Granularity};
-use crate::budget::{self, Budget, LinearRunRate};
+use crate::budget::{self, period_spend, Budget, LinearRunRate};
 use crate::money::Currency;
 use crate::store::{CostStore, Filter, StoreError};
 
 pub use self::csv::render_csv;
+pub use self::engines::{compute_engines, EngineConfig, EngineError};
+pub use self::focus::{focus_parts, write_focus_slice, FocusSliceError};
+pub use self::html::render_html;
+pub use self::xlsx::{render_xlsx, XlsxError};
 
 /// Version of the JSON document's shape; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -161,6 +170,9 @@ pub struct ReportOptions {
     pub basis: CostBasis,
     /// Budgets to report; with a provider scope only budgets scoped to that provider are shown.
     pub budgets: Vec<Budget>,
+    /// Services kept per currency in the daily series by service; the rest are folded into one
+    /// `(N others)` line. 0 keeps every service.
+    pub daily_services_limit: usize,
 }
 
 impl Default for ReportOptions {
@@ -173,6 +185,7 @@ impl Default for ReportOptions {
             movers_limit: 10,
             basis: CostBasis::Billed,
             budgets: Vec::new(),
+            daily_services_limit: 8,
         }
     }
 }
@@ -297,10 +310,10 @@ pub struct TopMovers {
     pub lines: Vec<MoverLine>,
 }
 
-/// One provider's spend per day.
+/// One group's spend per day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DailyLine {
-    /// The group's label (a provider).
+    /// The group's label (a provider or service; `(N others)` for the folded tail).
     pub group: String,
     /// Currency.
     pub currency: Currency,
@@ -313,7 +326,7 @@ pub struct DailyLine {
 /// Spend per day of the period, for charts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DailySeries {
-    /// What the lines are split by (`provider`).
+    /// What the lines are split by (`provider` or `service`).
     pub dimension: String,
     /// Every day of the month, oldest first.
     pub days: Vec<NaiveDate>,
@@ -384,6 +397,9 @@ pub struct BudgetLine {
     pub thresholds: Vec<BudgetThreshold>,
     /// Warnings from the evaluation.
     pub warnings: Vec<String>,
+    /// Cumulative actual spend at the end of each day of the budget period, from its first day
+    /// through the last day with data (`covered_days` entries): the burn-down line.
+    pub cumulative: Vec<Decimal>,
 }
 
 /// An anomaly as the report shows it (from the anomaly engine, when configured).
@@ -431,12 +447,34 @@ pub struct ForecastLine {
     pub basis: String,
     /// The method's name.
     pub method: String,
-    /// Point forecast of the period total.
+    /// Exact spend in the period through the last day with data.
+    pub actual: Decimal,
+    /// Point forecast of the period total (`actual` plus the expected rest, in cents).
     pub total: Decimal,
     /// Prediction intervals of the period total.
     pub intervals: Vec<ForecastInterval>,
     /// Accuracy of the method on this series' history.
     pub backtest: Option<Backtest>,
+    /// The daily forecast for the period's remaining days (empty when the period has data
+    /// through its last day), for the forecast band of the daily chart.
+    pub daily: Vec<ForecastDay>,
+}
+
+/// One forecast day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForecastDay {
+    /// The day.
+    pub day: NaiveDate,
+    /// Point forecast, cents.
+    pub value: Decimal,
+    /// 80 % interval, lower bound.
+    pub lower_80: Decimal,
+    /// 80 % interval, upper bound.
+    pub upper_80: Decimal,
+    /// 95 % interval, lower bound.
+    pub lower_95: Decimal,
+    /// 95 % interval, upper bound.
+    pub upper_95: Decimal,
 }
 
 /// A prediction interval.
@@ -502,8 +540,11 @@ pub struct Report {
     pub breakdowns: Vec<Breakdown>,
     /// Top movers.
     pub top_movers: TopMovers,
-    /// Spend per day.
+    /// Spend per day, per provider.
     pub daily: DailySeries,
+    /// Spend per day, per service (the largest services per currency, then one `(N others)`
+    /// line, so the lines add up to `daily`).
+    pub daily_by_service: DailySeries,
     /// Untagged spend per tag key.
     pub untagged: Vec<UntaggedLine>,
     /// Budget standings (empty without budgets).
@@ -824,50 +865,14 @@ pub fn build(
         lines: mover_lines,
     };
 
-    // Daily series per provider, both bases, over every day of the month.
-    let billed_trend = trend(
+    // Daily series per provider and per service, both bases, over every day of the month.
+    let daily = daily_series(&rows, &GroupBy::Provider, &range, 0);
+    let daily_by_service = daily_series(
         &rows,
-        &[],
-        &GroupBy::Provider,
-        CostBasis::Billed,
-        Granularity::Day,
+        &GroupBy::Service,
         &range,
+        options.daily_services_limit,
     );
-    let effective_trend = trend(
-        &rows,
-        &[],
-        &GroupBy::Provider,
-        CostBasis::Effective,
-        Granularity::Day,
-        &range,
-    );
-    let mut daily_lines: BTreeMap<(String, Currency), DailyLine> = BTreeMap::new();
-    let n_days = billed_trend.buckets.len();
-    for (is_billed, t) in [(true, billed_trend.lines), (false, effective_trend.lines)] {
-        for l in t {
-            let e = daily_lines
-                .entry((l.group.clone(), l.currency.clone()))
-                .or_insert_with(|| DailyLine {
-                    group: l.group.clone(),
-                    currency: l.currency.clone(),
-                    billed: vec![Decimal::ZERO; n_days],
-                    effective: vec![Decimal::ZERO; n_days],
-                });
-            let target = if is_billed {
-                &mut e.billed
-            } else {
-                &mut e.effective
-            };
-            for (slot, v) in target.iter_mut().zip(l.values) {
-                *slot = v.normalize();
-            }
-        }
-    }
-    let daily = DailySeries {
-        dimension: "provider".into(),
-        days: billed_trend.buckets,
-        lines: daily_lines.into_values().collect(),
-    };
 
     // Untagged spend per tag key.
     let keys = if options.untagged_keys.is_empty() {
@@ -910,6 +915,7 @@ pub fn build(
         breakdowns,
         top_movers,
         daily,
+        daily_by_service,
         untagged,
         budgets,
         anomalies: engines.anomalies,
@@ -917,6 +923,105 @@ pub fn build(
         recommendations: engines.recommendations,
         notes,
     })
+}
+
+/// Spend per day of `range` by `by`, both bases. With `limit > 0`, the `limit` groups with the
+/// largest billed total per currency are kept and the rest summed into one `(N others)` line.
+fn daily_series(rows: &[DailyRow], by: &GroupBy, range: &DayRange, limit: usize) -> DailySeries {
+    let billed_trend = trend(rows, &[], by, CostBasis::Billed, Granularity::Day, range);
+    let effective_trend = trend(rows, &[], by, CostBasis::Effective, Granularity::Day, range);
+    let n_days = billed_trend.buckets.len();
+    let mut lines: BTreeMap<(String, Currency), DailyLine> = BTreeMap::new();
+    for (is_billed, t) in [(true, billed_trend.lines), (false, effective_trend.lines)] {
+        for l in t {
+            let e = lines
+                .entry((l.group.clone(), l.currency.clone()))
+                .or_insert_with(|| DailyLine {
+                    group: l.group.clone(),
+                    currency: l.currency.clone(),
+                    billed: vec![Decimal::ZERO; n_days],
+                    effective: vec![Decimal::ZERO; n_days],
+                });
+            let target = if is_billed {
+                &mut e.billed
+            } else {
+                &mut e.effective
+            };
+            for (slot, v) in target.iter_mut().zip(l.values) {
+                *slot = v;
+            }
+        }
+    }
+    let mut per_currency: BTreeMap<Currency, Vec<DailyLine>> = BTreeMap::new();
+    for l in lines.into_values() {
+        per_currency.entry(l.currency.clone()).or_default().push(l);
+    }
+    let mut out = Vec::new();
+    for (currency, mut ls) in per_currency {
+        let total = |l: &DailyLine| l.billed.iter().copied().sum::<Decimal>();
+        ls.sort_by(|a, b| total(b).cmp(&total(a)).then(a.group.cmp(&b.group)));
+        if limit > 0 && ls.len() > limit {
+            let rest = ls.split_off(limit);
+            let mut other = DailyLine {
+                group: format!("({} others)", rest.len()),
+                currency,
+                billed: vec![Decimal::ZERO; n_days],
+                effective: vec![Decimal::ZERO; n_days],
+            };
+            for l in &rest {
+                for (o, v) in other.billed.iter_mut().zip(&l.billed) {
+                    *o += *v;
+                }
+                for (o, v) in other.effective.iter_mut().zip(&l.effective) {
+                    *o += *v;
+                }
+            }
+            ls.push(other);
+        }
+        out.extend(ls);
+    }
+    for l in &mut out {
+        for v in l.billed.iter_mut().chain(l.effective.iter_mut()) {
+            *v = v.normalize();
+        }
+    }
+    DailySeries {
+        dimension: dimension_name(by),
+        days: billed_trend.buckets,
+        lines: out,
+    }
+}
+
+/// Builds the report with its engine sections: [`build`], then [`compute_engines`] for the
+/// anomalies and the forecast. The one entry point of every shell (`costkit report`, `costkit
+/// serve`, the Lambda report function), so they all show the same report.
+pub fn generate(
+    store: &dyn CostStore,
+    period: &ReportPeriod,
+    scope: &ReportScope,
+    options: &ReportOptions,
+    engines: &EngineConfig,
+    now: DateTime<Utc>,
+) -> Result<Report, ReportError> {
+    // The sums first: a period without data fails before any engine runs.
+    let mut report = build(
+        store,
+        period,
+        scope,
+        options,
+        EngineSections::default(),
+        now,
+    )?;
+    let sections = compute_engines(store, period, scope, options.basis, engines, now).map_err(
+        |e| match e {
+            EngineError::Store(s) => ReportError::Store(s),
+        },
+    )?;
+    report.anomalies = sections.anomalies;
+    report.forecast = sections.forecast;
+    report.recommendations = sections.recommendations;
+    report.notes.extend(engines.problems.iter().cloned());
+    Ok(report)
 }
 
 fn budget_lines(
@@ -953,7 +1058,17 @@ fn budget_lines(
         .into_iter()
         .map(|b| {
             let s = budget::evaluate(b, &daily, &tags, at, &LinearRunRate);
+            let spend = period_spend(b, &s.period, &daily, &tags, at);
+            let mut running = Decimal::ZERO;
+            let cumulative = (0..s.covered_days.max(0))
+                .map(|i| {
+                    let day = s.period.start + Duration::days(i);
+                    running += spend.daily.get(&day).copied().unwrap_or_default();
+                    running.normalize()
+                })
+                .collect();
             BudgetLine {
+                cumulative,
                 name: s.name,
                 period: s.period.label,
                 period_start: s.period.start,

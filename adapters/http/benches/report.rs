@@ -1,0 +1,224 @@
+//! Benchmark, run by hand (never in CI): `cargo bench -p costkit-http --bench report`.
+//!
+//! A month of 1,000,000 FOCUS records (and 300,000 for the month before, for the change and the
+//! forecast's history) generated in memory, with a `team` tag on three records in four. They are
+//! aggregated and loaded into a SQLite store file like `costkit load` does (not timed), then the
+//! timed part is what a request for `/reports/2024-09.html` does: open the store, build the
+//! report with its engine sections (forecast on), render the HTML. Also timed: the same report as
+//! XLSX. Target: HTML ≤ 2 s.
+//!
+//! The report reads the store's daily aggregates, so what matters is how many aggregate rows the
+//! records make. Two shapes:
+//!
+//! * **typical**: 40 accounts, each in its home region, 25 services: about 1,000 (day, account,
+//!   service, region) keys a day, ~30,000 aggregate rows a month, the same order as the 27,235
+//!   rows the 1M-row generated CUR of `scripts/bench.sh` makes;
+//! * **worst case**: 60 accounts, 200 services, 16 regions drawn at random: nearly every record
+//!   is its own aggregate row (~1.2M rows).
+
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+use costkit_core::aggregate::LoadBatch;
+use costkit_core::focus::{ChargeCategory, FocusRecord, ServiceCategory};
+use costkit_core::money::Currency;
+use costkit_core::report::{
+    generate, render_html, render_xlsx, EngineConfig, ReportOptions, ReportPeriod, ReportScope,
+};
+use costkit_core::store::{CostStore, LoadMeta};
+use costkit_core::text::Text;
+use costkit_sqlite::SqliteStore;
+use rust_decimal::Decimal;
+
+/// A deterministic pseudo-random sequence (no dependency needed for a benchmark's data).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+const TEAMS: [&str; 8] = [
+    "web", "data", "ml", "platform", "search", "payments", "mobile", "infra",
+];
+
+/// Key space of the generated records.
+#[derive(Clone, Copy)]
+struct Shape {
+    name: &'static str,
+    accounts: u64,
+    services: u64,
+    regions: u64,
+    /// Regions drawn at random (worst case) or each account in its home region.
+    random_region: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn month(
+    batch: &mut LoadBatch,
+    rng: &mut Lcg,
+    shape: Shape,
+    year: i32,
+    m: u32,
+    days: usize,
+    records: usize,
+) {
+    let start = Utc
+        .with_ymd_and_hms(year, m, 1, 0, 0, 0)
+        .single()
+        .expect("month start");
+    let services: Vec<String> = (0..shape.services)
+        .map(|i| format!("Service {i:03}"))
+        .collect();
+    let regions: Vec<String> = (0..shape.regions)
+        .map(|i| format!("region-{i:02}"))
+        .collect();
+    for i in 0..records {
+        let day = (i % days) as i64;
+        let s = (rng.next() % shape.services) as usize;
+        let acct = rng.next() % shape.accounts;
+        let region = if shape.random_region {
+            rng.next() % shape.regions
+        } else {
+            acct % shape.regions
+        };
+        // Skewed costs with sub-cent digits, like real line items.
+        let cost = Decimal::new((rng.next() % 5_000_000) as i64 * (1 + (s as i64 % 7)), 7);
+        let mut r = FocusRecord {
+            provider_name: Text::from("AWS"),
+            billing_account_id: Text::from("111122223333"),
+            billing_currency: Currency::new("USD"),
+            billing_period_start: start,
+            service_name: Text::from(services[s].as_str()),
+            service_category: ServiceCategory::Compute,
+            charge_category: ChargeCategory::Usage,
+            charge_period_start: start + Duration::days(day),
+            charge_period_end: start + Duration::days(day + 1),
+            billed_cost: cost,
+            effective_cost: cost,
+            list_cost: cost,
+            contracted_cost: cost,
+            region_id: Some(Text::from(regions[region as usize].as_str())),
+            sub_account_id: Some(Text::from(format!("{acct:012}"))),
+            ..FocusRecord::default()
+        };
+        if !i.is_multiple_of(4) {
+            r.tags.insert("team", TEAMS[(rng.next() % 8) as usize]);
+        }
+        batch.add(&r);
+    }
+}
+
+/// `cargo bench -p costkit-http --bench report -- typical` (or `worst`) runs one shape only.
+fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for shape in [
+        Shape {
+            name: "typical",
+            accounts: 40,
+            services: 25,
+            regions: 4,
+            random_region: false,
+        },
+        Shape {
+            name: "worst case",
+            accounts: 60,
+            services: 200,
+            regions: 16,
+            random_region: true,
+        },
+    ] {
+        if only.is_empty() || only.iter().any(|o| shape.name.starts_with(o.as_str())) {
+            run(shape);
+        }
+    }
+}
+
+fn run(shape: Shape) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bench.db");
+    let t = Instant::now();
+    let mut batch = LoadBatch::default();
+    let mut rng = Lcg(42);
+    month(&mut batch, &mut rng, shape, 2024, 8, 31, 300_000);
+    month(&mut batch, &mut rng, shape, 2024, 9, 30, 1_000_000);
+    let mut store = SqliteStore::open(&path).expect("store");
+    store
+        .replace(
+            &batch,
+            &LoadMeta {
+                dialect: "bench".into(),
+                files: vec!["generated".into()],
+                loaded_at: "2024-10-01T00:00:00Z".into(),
+            },
+        )
+        .expect("load");
+    drop(store);
+    println!(
+        "[{}] setup: 1,300,000 FOCUS records aggregated and loaded in {:.1} s",
+        shape.name,
+        t.elapsed().as_secs_f64()
+    );
+
+    let period = ReportPeriod::parse("2024-09").expect("period");
+    let options = ReportOptions {
+        tag_keys: vec!["team".into()],
+        ..ReportOptions::default()
+    };
+    let engines = EngineConfig::default();
+    // Mid-month: the forecast has the rest of the month to forecast.
+    let now = Utc
+        .with_ymd_and_hms(2024, 9, 20, 12, 0, 0)
+        .single()
+        .expect("now");
+    let mut best = [f64::MAX; 4];
+    let mut sizes = (0, 0, 0);
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let store = SqliteStore::open(&path).expect("open");
+        let r = generate(
+            &store,
+            &period,
+            &ReportScope::default(),
+            &options,
+            &engines,
+            now,
+        )
+        .expect("report");
+        let t1 = Instant::now();
+        let html = render_html(&r).expect("html");
+        let t2 = Instant::now();
+        let xlsx = render_xlsx(&r).expect("xlsx");
+        let t3 = Instant::now();
+        best[0] = best[0].min((t1 - t0).as_secs_f64());
+        best[1] = best[1].min((t2 - t1).as_secs_f64());
+        best[2] = best[2].min((t2 - t0).as_secs_f64());
+        best[3] = best[3].min((t3 - t2).as_secs_f64());
+        sizes = (
+            html.len(),
+            xlsx.len(),
+            store.daily(&Default::default()).expect("daily").len(),
+        );
+    }
+    let n = shape.name;
+    println!(
+        "[{n}] store: {} daily aggregate rows for the two months",
+        sizes.2
+    );
+    println!(
+        "[{n}] report 2024-09 (1,000,000 records): build with engines {:.3} s, HTML render {:.3} s ({} bytes)",
+        best[0], best[1], sizes.0
+    );
+    println!(
+        "[{n}] HTML report end to end (open store, build, render), best of 3: {:.3} s (target: at most 2 s)",
+        best[2]
+    );
+    println!("[{n}] XLSX render: {:.3} s ({} bytes)", best[3], sizes.1);
+}

@@ -1,0 +1,100 @@
+//! `costkit report` end to end: a loaded store, the report written as JSON, HTML, XLSX and CSV
+//! files; totals equal the fixture's; bad arguments are clear errors and leave no file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn costkit() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_costkit"));
+    c.env_remove("COSTKIT_STORE");
+    c
+}
+
+fn fixture(rel: &str) -> String {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    p.display().to_string()
+}
+
+#[test]
+fn report_files_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = costkit()
+        .args([
+            "load",
+            "--store",
+            "c.db",
+            &fixture("tests/fixtures/cli/focus12_two_months.csv"),
+        ])
+        .current_dir(d)
+        .output()
+        .expect("load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["r.json", "r.html", "r.xlsx", "r.csv"] {
+        let out = costkit()
+            .args([
+                "report", "--store", "c.db", "--period", "2024-09", "-o", name,
+            ])
+            .args(["--now", "2024-10-02T00:00:00Z"])
+            .current_dir(d)
+            .output()
+            .expect("report");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("r.json")).expect("json")).expect("parse");
+    // September of the fixture: 27.65 USD billed.
+    assert_eq!(json["totals"][0]["billed"], "27.65");
+    // The forecast engine runs by default: the fixture's September has data through the 3rd, so
+    // the rest of the month is forecast on top of the exact actual.
+    assert_eq!(json["forecast"][0]["actual"], "27.65");
+    let total: f64 = json["forecast"][0]["total"]
+        .as_str()
+        .expect("total")
+        .parse()
+        .expect("number");
+    assert!(total >= 27.65, "{total}");
+    assert_eq!(
+        json["forecast"][0]["daily"]
+            .as_array()
+            .expect("daily")
+            .len(),
+        27,
+        "09-04 to 09-30"
+    );
+    assert!(json["anomalies"].is_null(), "no monitors: not configured");
+    let html = std::fs::read_to_string(d.join("r.html")).expect("html");
+    assert!(html.contains("27.65") && html.contains("<svg"));
+    assert_eq!(&std::fs::read(d.join("r.xlsx")).expect("xlsx")[..2], b"PK");
+    let csv = std::fs::read_to_string(d.join("r.csv")).expect("csv");
+    assert!(csv.contains("total,,,,USD,billed,27.65"));
+
+    // An unknown extension without --format, and a period without data: errors, no file.
+    let out = costkit()
+        .args([
+            "report", "--store", "c.db", "--period", "2024-09", "-o", "r.pdf",
+        ])
+        .current_dir(d)
+        .output()
+        .expect("report");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
+    let out = costkit()
+        .args([
+            "report", "--store", "c.db", "--period", "2030-01", "-o", "x.html",
+        ])
+        .current_dir(d)
+        .output()
+        .expect("report");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no cost data for 2030-01"));
+    assert!(!d.join("x.html").exists());
+}
