@@ -49,7 +49,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use costkit_core::output::OutputFormat;
-use costkit_core::ports::BlobStore;
+use costkit_core::ports::{BlobStore, StateStore};
 use costkit_core::report::{
     self, EngineConfig, ReportError, ReportOptions, ReportPeriod, ReportScope,
 };
@@ -129,6 +129,10 @@ pub struct ApiConfig {
     /// Where the FOCUS files are (`focus/billing_period=YYYY-MM/`): a directory locally, the
     /// bucket in AWS. Without one, `/focus/...` answers 404.
     pub blobs: Option<Arc<dyn BlobStore>>,
+    /// The flows' state store, where each slice's current delivery is recorded. With it, FOCUS
+    /// downloads skip superseded deliveries of a month; without it every file under the
+    /// period's prefix is served (a local directory holding one delivery per period).
+    pub state: Option<Arc<dyn StateStore>>,
     /// The clock (default: the system clock).
     pub clock: Clock,
 }
@@ -141,6 +145,7 @@ impl ApiConfig {
             report: ReportOptions::default(),
             engines: EngineConfig::default(),
             blobs: None,
+            state: None,
             clock: Arc::new(Utc::now),
         }
     }
@@ -464,16 +469,23 @@ async fn focus_file(
         ));
     };
     let label = period.label.clone();
+    let flow_state = state.config.state.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, ApiError> {
         let dir = tempfile::tempdir().map_err(internal)?;
-        let path =
-            report::write_focus_slice(blobs.as_ref(), &period, out, dir.path()).map_err(|e| {
-                tracing::error!("FOCUS slice of {}: {e}", period.label);
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "reading the FOCUS files failed; see the server log",
-                )
-            })?;
+        let path = report::write_focus_slice(
+            blobs.as_ref(),
+            flow_state.as_deref(),
+            &period,
+            out,
+            dir.path(),
+        )
+        .map_err(|e| {
+            tracing::error!("FOCUS slice of {}: {e}", period.label);
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the FOCUS files failed; see the server log",
+            )
+        })?;
         match path {
             Some(p) => Ok(Some(std::fs::read(p).map_err(internal)?)),
             None => Ok(None),

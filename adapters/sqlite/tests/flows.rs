@@ -454,3 +454,57 @@ fn an_anomaly_is_reported_once() {
     );
     assert_eq!(findings.len(), 1);
 }
+
+/// The period's FOCUS download after a month was delivered twice: with the flows' state, only the
+/// current delivery's records, so its total equals the store's; without it, both deliveries.
+#[test]
+fn the_focus_slice_download_counts_a_redelivered_month_once() {
+    use costkit_core::output::OutputFormat;
+    use costkit_core::report::{write_focus_slice, ReportPeriod};
+
+    let mut w = world();
+    w.blobs
+        .put_bytes(
+            "exports/spike/part-0.csv",
+            spike_focus_csv().as_bytes(),
+            "text/csv",
+        )
+        .expect("put");
+    let parts = vec![vec!["exports/spike/part-0.csv".to_string()]];
+    run(&mut w, &job("first", &parts, 0, t(1))).expect("load");
+    run(&mut w, &job("again", &parts, 0, t(2))).expect("reload");
+    let period = ReportPeriod::parse("2024-02").expect("period");
+    let store_total: Decimal = w
+        .store
+        .daily(&Filter {
+            billing_period: Some("2024-02".into()),
+            provider: None,
+        })
+        .expect("daily")
+        .iter()
+        .map(|r| r.sums.billed)
+        .sum();
+    assert!(store_total > Decimal::from(8000), "{store_total}");
+    let billed = |state: Option<&dyn costkit_core::ports::StateStore>| -> Decimal {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = write_focus_slice(&w.blobs, state, &period, OutputFormat::Csv, dir.path())
+            .expect("slice")
+            .expect("a FOCUS file");
+        let mut r = csv::Reader::from_path(&path).expect("csv");
+        let col = r
+            .headers()
+            .expect("header")
+            .iter()
+            .position(|h| h == "BilledCost")
+            .expect("BilledCost column");
+        r.records()
+            .map(|rec| rec.expect("row")[col].parse::<Decimal>().expect("decimal"))
+            .sum()
+    };
+    assert_eq!(billed(Some(&w.state)), store_total);
+    // Without the state (a plain directory) two identical deliveries are refused, not summed.
+    let dir = tempfile::tempdir().expect("dir");
+    let e = write_focus_slice(&w.blobs, None, &period, OutputFormat::Csv, dir.path())
+        .expect_err("duplicate deliveries");
+    assert!(e.to_string().contains("twice"), "{e}");
+}

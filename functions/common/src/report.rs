@@ -103,6 +103,8 @@ pub async fn router(app: &App) -> anyhow::Result<axum::Router> {
     config.engines = engines(app).await?;
     if let Ok(blobs) = app.blobs() {
         config.blobs = Some(std::sync::Arc::new(blobs));
+        // Slice owners: a month's FOCUS prefix holds every daily re-delivery.
+        config.state = Some(std::sync::Arc::new(app.state()?));
     }
     Ok(costkit_http::router(
         std::sync::Arc::new(SharedStore::new(store)),

@@ -112,7 +112,14 @@ fn drill_down(
         .collect();
     let owners = period_owners(state, slices)?;
     let dir = tempfile::tempdir().map_err(|e| FlowError::Io("temporary directory".into(), e))?;
-    let read = read_current(blobs, state, &periods, &owners, dir.path(), &mut drills)?;
+    let read = read_current(
+        blobs,
+        state,
+        &periods,
+        Some(&owners),
+        dir.path(),
+        &mut drills,
+    )?;
     tracing::info!(
         files = read.files.len(),
         records = read.records,

@@ -34,25 +34,49 @@ pub struct FocusRead {
 }
 
 /// The job id of a FOCUS object key `focus/billing_period=P/<job>-part-NNNNN.parquet`.
-fn job_of(key: &str) -> Option<&str> {
+pub fn job_of(key: &str) -> Option<&str> {
     let name = key.rsplit('/').next()?;
     let stem = name.strip_suffix(".parquet")?;
     let (job, part) = stem.rsplit_once("-part-")?;
     part.bytes().all(|b| b.is_ascii_digit()).then_some(job)
 }
 
-/// Passes records of the current owner only.
-struct Current<'a> {
+/// A sink filter that passes on the records of the current owner of their slice only: set
+/// [`OwnerFilter::job`] to the job that wrote the file being read.
+pub struct OwnerFilter<'a> {
     state: &'a dyn StateStore,
-    job: String,
-    owners: &'a mut HashMap<(String, String, String), Option<String>>,
+    /// The job that wrote the records now passing through.
+    pub job: String,
+    owners: HashMap<(String, String, String), Option<String>>,
     inner: &'a mut dyn FocusSink,
-    kept: u64,
-    dropped: u64,
+    /// Records passed on.
+    pub kept: u64,
+    /// Records of superseded deliveries dropped.
+    pub dropped: u64,
     error: Option<FlowError>,
 }
 
-impl FocusSink for Current<'_> {
+impl<'a> OwnerFilter<'a> {
+    /// A filter in front of `inner`, reading slice owners from `state`.
+    pub fn new(state: &'a dyn StateStore, inner: &'a mut dyn FocusSink) -> OwnerFilter<'a> {
+        OwnerFilter {
+            state,
+            job: String::new(),
+            owners: HashMap::new(),
+            inner,
+            kept: 0,
+            dropped: 0,
+            error: None,
+        }
+    }
+
+    /// A state error met while filtering (the sink interface can only report a write error).
+    pub fn take_error(&mut self) -> Option<FlowError> {
+        self.error.take()
+    }
+}
+
+impl FocusSink for OwnerFilter<'_> {
     fn write(&mut self, r: &FocusRecord) -> Result<(), OutputError> {
         let key = (
             r.provider_name.to_string(),
@@ -65,7 +89,6 @@ impl FocusSink for Current<'_> {
                     self.owners.insert(key.clone(), o);
                 }
                 Err(e) => {
-                    // The sink interface has no room for a state error: remember it, stop here.
                     let message = e.to_string();
                     self.error = Some(e);
                     return Err(OutputError::Write {
@@ -89,21 +112,21 @@ impl FocusSink for Current<'_> {
     }
 }
 
-/// Streams the current FOCUS records of billing `periods` into `sink`. `owners` are the jobs that
-/// own at least one slice of those periods (from [`period_owners`]); files of other jobs are not
-/// even downloaded. Files go to `workdir` one at a time and are removed after reading.
+/// Streams the current FOCUS records of billing `periods` into `sink`. When `owners` (the jobs
+/// that own at least one slice of those periods, from [`period_owners`]) is given, files of other
+/// jobs are not even downloaded. Files go to `workdir` one at a time and are removed after reading.
 pub fn read_current(
     blobs: &dyn BlobStore,
     state: &dyn StateStore,
     periods: &[String],
-    owners: &BTreeSet<String>,
+    owners: Option<&BTreeSet<String>>,
     workdir: &Path,
     sink: &mut dyn FocusSink,
 ) -> Result<FocusRead, FlowError> {
     let mut out = FocusRead::default();
-    let mut cache = HashMap::new();
     std::fs::create_dir_all(workdir)
         .map_err(|e| FlowError::Io(workdir.display().to_string(), e))?;
+    let mut filter = OwnerFilter::new(state, sink);
     for period in periods {
         let mut keys = blobs.list(&focus_prefix(period))?;
         keys.sort();
@@ -111,40 +134,31 @@ pub fn read_current(
             let Some(job) = job_of(&key) else {
                 continue;
             };
-            if !owners.contains(job) {
+            if owners.is_some_and(|o| !o.contains(job)) {
                 out.skipped += 1;
                 continue;
             }
             let dest = workdir.join("focus-read.parquet");
             blobs.download(&key, &dest)?;
             let jobs = plan(std::slice::from_ref(&dest), Some(Dialect::Focus))?;
-            let mut current = Current {
-                state,
-                job: job.to_string(),
-                owners: &mut cache,
-                inner: sink,
-                kept: 0,
-                dropped: 0,
-                error: None,
-            };
+            filter.job = job.to_string();
             let run = pipeline::run(
                 &jobs,
                 &Progress::default(),
-                Some(&mut current),
+                Some(&mut filter),
                 None,
                 &mut || {},
             );
-            let (kept, dropped, error) = (current.kept, current.dropped, current.error.take());
             let _ = std::fs::remove_file(&dest);
-            if let Some(e) = error {
+            if let Some(e) = filter.take_error() {
                 return Err(e);
             }
             run.map_err(|e| FlowError::Invalid(format!("{key}: {e}")))?;
-            out.records += kept;
-            out.superseded += dropped;
             out.files.push(key);
         }
     }
+    out.records = filter.kept;
+    out.superseded = filter.dropped;
     Ok(out)
 }
 
