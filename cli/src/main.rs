@@ -11,6 +11,7 @@ mod breakdown;
 mod budget;
 mod commands;
 mod demo;
+mod deps;
 mod forecast;
 mod optimize;
 mod progress;
@@ -58,6 +59,9 @@ enum Command {
     /// User rules (YAML) over billing files: check a rules file, or run it (with --dry-run).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Resource dependency map from billing files (and inventories), with costs rolled up:
+    /// the true cost of an application and what deleting a node would save.
+    Deps(deps::DepsArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
     /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
@@ -301,6 +305,7 @@ fn main() -> ExitCode {
         Command::Key(c) => serve::key(c),
         Command::Recommend(c) => optimize::run(c),
         Command::Rules(c) => rules::run(c),
+        Command::Deps(a) => deps::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
