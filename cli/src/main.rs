@@ -13,6 +13,7 @@ mod commands;
 mod demo;
 mod deps;
 mod forecast;
+mod leaderboard;
 mod optimize;
 mod progress;
 mod rules;
@@ -62,6 +63,8 @@ enum Command {
     /// Resource dependency map from billing files (and inventories), with costs rolled up:
     /// the true cost of an application and what deleting a node would save.
     Deps(deps::DepsArgs),
+    /// Team points for savings verified in billing files (actions marked done, net of the trend).
+    Leaderboard(leaderboard::LeaderboardArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
     /// Serve reports over HTTP on 127.0.0.1 (GET /reports/{YYYY-MM}.json|.csv), API keys required.
@@ -306,6 +309,7 @@ fn main() -> ExitCode {
         Command::Recommend(c) => optimize::run(c),
         Command::Rules(c) => rules::run(c),
         Command::Deps(a) => deps::run(&a),
+        Command::Leaderboard(a) => leaderboard::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
