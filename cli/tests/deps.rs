@@ -92,3 +92,42 @@ fn a_bad_inventory_names_the_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("edges.csv:3: column `to`: empty"), "{err}");
 }
+
+#[test]
+fn root_narrows_the_graph_and_big_svgs_are_refused() {
+    let out = costkit(
+        &[ARGS, &["--format", "json", "--root", "i-0web1"]].concat(),
+        fixtures(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut ids: Vec<&str> = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "eni-0web1",
+            "i-0web1",
+            "snap-0old",
+            "vol-0shared",
+            "vol-0web1"
+        ]
+    );
+    let out = costkit(
+        &[ARGS, &["--format", "svg", "--max-svg-nodes", "5"]].concat(),
+        fixtures(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than --max-svg-nodes 5"));
+    let out = costkit(&[ARGS, &["--root", "nope"]].concat(), fixtures());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--root nope: no such node"));
+}

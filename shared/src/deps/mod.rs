@@ -495,6 +495,62 @@ impl DepGraph {
             .copied()
     }
 
+    /// The part of the graph reachable from `roots` (indices), with the roll-ups computed on the
+    /// whole graph (a shared node keeps its full-graph flags); totals stay those of the whole data.
+    pub fn reachable_from(&self, roots: &[usize]) -> DepGraph {
+        let mut children = vec![Vec::new(); self.nodes.len()];
+        for e in &self.edges {
+            children[e.from].push(e.to);
+        }
+        let mut keep = vec![false; self.nodes.len()];
+        let mut stack: Vec<usize> = roots
+            .iter()
+            .copied()
+            .filter(|&r| r < self.nodes.len())
+            .collect();
+        for &r in &stack {
+            keep[r] = true;
+        }
+        while let Some(x) = stack.pop() {
+            for &c in &children[x] {
+                if !keep[c] {
+                    keep[c] = true;
+                    stack.push(c);
+                }
+            }
+        }
+        let mut map = vec![usize::MAX; self.nodes.len()];
+        let mut nodes = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if keep[i] {
+                map[i] = nodes.len();
+                nodes.push(n.clone());
+            }
+        }
+        let edges = self
+            .edges
+            .iter()
+            .filter(|e| keep[e.from] && keep[e.to])
+            .map(|e| DepEdge {
+                from: map[e.from],
+                to: map[e.to],
+                ..e.clone()
+            })
+            .collect();
+        let index = self
+            .index
+            .iter()
+            .filter(|(_, &i)| keep[i])
+            .map(|(k, &i)| (k.clone(), map[i]))
+            .collect();
+        DepGraph {
+            nodes,
+            edges,
+            index,
+            totals: self.totals.clone(),
+        }
+    }
+
     /// Graphviz DOT, one box per node labelled with its costs; labels are escaped, node names
     /// are `n<index>` so no id needs quoting.
     pub fn to_dot(&self) -> String {
