@@ -316,6 +316,9 @@ fn ids_name_their_parents_only_where_the_id_carries_one() {
     // A snapshot's ARN does not name its volume; an instance has no parent in its id.
     assert_eq!(id_parent("arn:aws:ec2:us-east-1:1:snapshot/snap-1"), None);
     assert_eq!(id_parent("i-0abc"), None);
+    // Ids are not ASCII-only: no byte slicing inside a character.
+    assert_eq!(id_parent("/subscriptiöns/ü/x"), None);
+    assert_eq!(id_parent("ünïcödé-résöurce-nämé"), None);
     assert_eq!(
         id_parent(
             "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm1"

@@ -107,10 +107,16 @@ pub struct DepsBuilder {
     inventories: Vec<Inventory>,
 }
 
+/// An Azure Resource Manager id (`/subscriptions/...`).
+fn is_arm(id: &str) -> bool {
+    id.get(..15)
+        .is_some_and(|p| p.eq_ignore_ascii_case("/subscriptions/"))
+}
+
 /// Node key: ARM ids are case-insensitive (billing exports lowercase them), everything else is
 /// compared exactly.
 fn key(id: &str) -> String {
-    if id.len() > 15 && id[..15].eq_ignore_ascii_case("/subscriptions/") {
+    if is_arm(id) {
         id.to_ascii_lowercase()
     } else {
         id.to_string()
@@ -661,7 +667,7 @@ pub fn id_parent(id: &str) -> Option<(String, &'static str)> {
         };
         return Some((format!("{prefix}{parent}"), "contains"));
     }
-    if id.len() > 15 && id[..15].eq_ignore_ascii_case("/subscriptions/") {
+    if is_arm(id) {
         // /subscriptions/s/resourceGroups/g/providers/Ns.Rp/type/name[/subtype/subname]...
         let lower = id.to_ascii_lowercase();
         let p = lower.find("/providers/")?;
