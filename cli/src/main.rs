@@ -11,7 +11,9 @@ mod breakdown;
 mod budget;
 mod commands;
 mod demo;
+mod deps;
 mod forecast;
+mod leaderboard;
 mod notify;
 mod optimize;
 mod progress;
@@ -60,6 +62,11 @@ enum Command {
     /// User rules (YAML) over billing files: check a rules file, or run it (with --dry-run).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Resource dependency map from billing files (and inventories), with costs rolled up:
+    /// the true cost of an application and what deleting a node would save.
+    Deps(deps::DepsArgs),
+    /// Team points for savings verified in billing files (actions marked done, net of the trend).
+    Leaderboard(leaderboard::LeaderboardArgs),
     /// Run the whole pipeline on the bundled samples of every provider, in ./costkit-demo/.
     Demo(DemoArgs),
     /// The period report of the store as a file: HTML (SVG charts), XLSX (native charts), CSV or JSON.
@@ -310,6 +317,8 @@ fn main() -> ExitCode {
         Command::Recommend(c) => optimize::run(c),
         Command::Rules(c) => rules::run(c),
         Command::Notify(c) => notify::run(c),
+        Command::Deps(a) => deps::run(&a),
+        Command::Leaderboard(a) => leaderboard::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

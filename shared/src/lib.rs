@@ -20,6 +20,9 @@
 //!   renderers.
 //! * [`optimize`]: commitment recommendations (exact hour-by-hour simulation) and idle resources.
 //! * [`rules`]: user rules in YAML, compiled into one streaming evaluator.
+//! * [`leaderboard`]: team points for savings verified in the billing data, net of the trend.
+//! * [`deps`]: resource dependency maps from billing ids, tags and inventories, with cost roll-up
+//!   and DOT/SVG output.
 //! * [`pipeline`]: runs jobs into a sink and a [`aggregate::LoadBatch`], checking reconciliation.
 //! * [`ports`]: object storage, queues, topics and a conditional state store, which each cloud
 //!   implements; [`local`] has the local implementations the CLI uses.
@@ -33,10 +36,12 @@ pub mod aggregate;
 pub mod analysis;
 pub mod breakdown;
 pub mod budget;
+pub mod deps;
 pub mod error;
 pub mod flow;
 pub mod focus;
 pub mod input;
+pub mod leaderboard;
 pub mod local;
 pub mod money;
 pub mod normalize;
