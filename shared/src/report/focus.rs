@@ -127,7 +127,7 @@ fn write_current(
             let Some(job) = job_of(key) else { continue };
             filter.job = job.to_string();
             let run = pipeline::run(
-                &one,
+                one,
                 &Progress::default(),
                 Some(&mut filter),
                 None,
