@@ -19,8 +19,10 @@ mkdir -p target
 setsid scripts/check-infra.sh >target/check-infra.log 2>&1 &
 INFRA_PID=$!
 MOTO_STARTED=""
+AZURITE_STARTED=""
 cleanup() {
   if [ -n "$MOTO_STARTED" ]; then scripts/moto.sh stop || true; fi
+  if [ -n "$AZURITE_STARTED" ]; then scripts/azurite.sh stop || true; fi
   kill -- "-$INFRA_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -42,6 +44,13 @@ export AWS_EC2_METADATA_DISABLED=true
 scripts/moto.sh start
 MOTO_STARTED=1
 eval "$(scripts/moto.sh env)"
+
+step "Azurite (Azure Storage emulator for adapters/azure and the Azure handler)"
+# npm azurite@3 in a cache dir outside the repo, loopback only, in memory, stopped by its PID on
+# exit. The Azure tests fail (never skip) without it.
+scripts/azurite.sh start
+AZURITE_STARTED=1
+eval "$(scripts/azurite.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
