@@ -1,10 +1,9 @@
 //! One HTTP client and the retry policy every Azure call goes through.
 //!
 //! Retried: network errors and the statuses that mean "later" (408, 429, 500, 502, 503, 504).
-//! The wait honours what the service asks for, in this order: `x-ms-retry-after-ms`,
-//! `Retry-After` (seconds or an HTTP date), and Cost Management's
-//! `x-ms-ratelimit-microsoft.costmanagement-*-retry-after` headers (seconds; the longest one
-//! applies). Without such a header the wait is exponential backoff with full jitter. A service
+//! The wait honours what the service asks for: the longest of `x-ms-retry-after-ms`,
+//! `Retry-After` (seconds or an HTTP date) and Cost Management's
+//! `x-ms-ratelimit-microsoft.costmanagement-*-retry-after` headers (seconds). Without such a header the wait is exponential backoff with full jitter. A service
 //! asking for a longer wait than [`RetryPolicy::max_wait`] ends the attempts with a clear error
 //! instead of holding a function for minutes.
 
@@ -64,28 +63,32 @@ pub fn is_transient(status: StatusCode) -> bool {
 /// The wait a response asks for, if any (see the module docs for the headers read).
 pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let mut waits = Vec::new();
     if let Some(ms) = text("x-ms-retry-after-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_millis(ms));
+        waits.push(Duration::from_millis(ms));
     }
     if let Some(v) = text("retry-after") {
         let v = v.trim();
         if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(v) {
+            waits.push(Duration::from_secs(secs));
+        } else if let Ok(at) = chrono::DateTime::parse_from_rfc2822(v) {
             let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
-            return Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+            waits.push(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
         }
     }
-    headers
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.as_str();
-            k.starts_with("x-ms-ratelimit-microsoft.costmanagement-") && k.ends_with("-retry-after")
-        })
-        .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
-        .max()
-        .map(Duration::from_secs)
+    // Cost Management sends one per throttling dimension (qpu, entity, tenant): all must pass.
+    waits.extend(
+        headers
+            .iter()
+            .filter(|(k, _)| {
+                let k = k.as_str();
+                k.starts_with("x-ms-ratelimit-microsoft.costmanagement-")
+                    && k.ends_with("-retry-after")
+            })
+            .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs),
+    );
+    waits.into_iter().max()
 }
 
 /// `e` with its sources, so "error sending request" says why.
@@ -259,9 +262,14 @@ mod tests {
             "x-ms-ratelimit-microsoft.costmanagement-entity-retry-after",
             HeaderValue::from_static("12"),
         );
-        assert_eq!(requested_wait(&h), Some(Duration::from_secs(12)));
-        h.insert("retry-after", HeaderValue::from_static("3"));
-        assert_eq!(requested_wait(&h), Some(Duration::from_secs(3)));
+        assert_eq!(
+            requested_wait(&h),
+            Some(Duration::from_secs(12)),
+            "the longest wins"
+        );
+        h.insert("retry-after", HeaderValue::from_static("30"));
+        assert_eq!(requested_wait(&h), Some(Duration::from_secs(30)));
+        let mut h = HeaderMap::new();
         h.insert("x-ms-retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(requested_wait(&h), Some(Duration::from_millis(250)));
     }

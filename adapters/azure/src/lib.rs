@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod cost_management;
 mod error;
 pub mod http;
 pub mod ports;
