@@ -103,6 +103,11 @@ impl CostManagement {
         })
     }
 
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
     fn query_url(&self, scope: &str) -> Result<Url, AzureError> {
         let scope = scope.trim_matches('/');
         let mut u = self.endpoint.clone();

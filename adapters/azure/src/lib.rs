@@ -17,6 +17,8 @@ pub mod queue;
 pub mod storage;
 pub mod store;
 pub mod table;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::AzureError;
 pub use storage::Storage;

@@ -3,16 +3,14 @@
 //! the `x-ms-ratelimit-microsoft.costmanagement-*-retry-after` headers, 204, errors; the OAuth2
 //! client-credentials and managed-identity token endpoints.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, Response, StatusCode};
 use chrono::NaiveDate;
 use costkit_azure::auth::{TokenKind, TokenSource, ARM_RESOURCE};
 use costkit_azure::cost_management::{CmQuery, CmSource, CostManagement};
 use costkit_azure::http::{RetryPolicy, Transport};
+use costkit_azure::testkit::Replay;
 use costkit_core::breakdown::DayRange;
 use costkit_core::flow::ingest::CostSource;
 use costkit_core::input::Progress;
@@ -20,82 +18,8 @@ use costkit_core::normalize::{plan, Dialect};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-/// One request as the server saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path_and_query: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-/// A canned answer: status, headers, body.
-type Answer = (u16, Vec<(String, String)>, String);
-
-/// Canned answers, taken in order per request; every request is recorded.
-#[derive(Clone, Default)]
-struct Replay {
-    answers: Arc<Mutex<VecDeque<Answer>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Replay {
-    fn push(&self, status: u16, headers: &[(&str, &str)], body: String) {
-        self.answers.lock().expect("lock").push_back((
-            status,
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body,
-        ));
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
-
 async fn serve(replay: Replay) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().fallback(move |req: Request<Body>| {
-        let replay = replay.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let body = axum::body::to_bytes(body, 1 << 20)
-                .await
-                .unwrap_or_default();
-            replay.seen.lock().expect("lock").push(Seen {
-                method: parts.method.to_string(),
-                path_and_query: parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                    .collect(),
-                body: String::from_utf8_lossy(&body).to_string(),
-            });
-            let next = replay.answers.lock().expect("lock").pop_front();
-            let (status, headers, body) =
-                next.unwrap_or((500, Vec::new(), "no canned answer left".into()));
-            let mut r = Response::builder().status(StatusCode::from_u16(status).expect("status"));
-            for (k, v) in headers {
-                r = r.header(k, v);
-            }
-            r.body(Body::from(body)).expect("response")
-        }
-    });
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
-    });
-    format!("http://{addr}")
+    replay.serve().await.expect("serve")
 }
 
 const SCOPE: &str = "/subscriptions/00000000-0000-0000-0000-000000000001";
