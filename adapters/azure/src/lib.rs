@@ -11,6 +11,7 @@ pub mod auth;
 pub mod blob;
 pub mod cost_management;
 mod error;
+pub mod exports;
 pub mod http;
 pub mod ports;
 pub mod queue;

@@ -9,6 +9,7 @@
 //! | `budget-check` | queue `costkit-budget` | budgets → findings queue |
 //! | `anomaly` | queue `costkit-anomaly` | monitors → findings queue |
 //! | `notify` | queue `costkit-findings` | finding → alerts queue, once (receipt in the table) |
+//! | `export` | queue `costkit-exports` (Event Grid `BlobCreated`) | a cost export run's `manifest.json` → one normalize job, a part per data file |
 //! | `report` | HTTP `GET /api/reports/{file}` | the shared report router (`costkit-http`) |
 //! | `report-scheduled` | timer (monthly) | the month's CSV report written to `reports/` in the container |
 //!
@@ -62,6 +63,8 @@ pub struct Config {
     pub findings_queue: String,
     /// `COSTKIT_ALERTS_QUEUE`: where notify publishes.
     pub alerts_queue: String,
+    /// `COSTKIT_EXPORTS_QUEUE`: Event Grid `BlobCreated` events of the data container.
+    pub exports_queue: String,
     /// `COSTKIT_COST_SCOPE`: the Cost Management scope ingest queries.
     pub cost_scope: Option<String>,
     /// `COSTKIT_COST_MANAGEMENT_ENDPOINT` (default `https://management.azure.com`).
@@ -98,6 +101,7 @@ impl Default for Config {
             anomaly_queue: "costkit-anomaly".into(),
             findings_queue: "costkit-findings".into(),
             alerts_queue: "costkit-alerts".into(),
+            exports_queue: "costkit-exports".into(),
             cost_scope: None,
             cost_management_endpoint: ARM_ENDPOINT.into(),
             cost_grouping: CmSource::default_grouping(),
@@ -148,6 +152,7 @@ impl Config {
             anomaly_queue: var("COSTKIT_ANOMALY_QUEUE").unwrap_or(d.anomaly_queue),
             findings_queue: var("COSTKIT_FINDINGS_QUEUE").unwrap_or(d.findings_queue),
             alerts_queue: var("COSTKIT_ALERTS_QUEUE").unwrap_or(d.alerts_queue),
+            exports_queue: var("COSTKIT_EXPORTS_QUEUE").unwrap_or(d.exports_queue),
             cost_scope: var("COSTKIT_COST_SCOPE"),
             cost_management_endpoint: var("COSTKIT_COST_MANAGEMENT_ENDPOINT")
                 .unwrap_or(d.cost_management_endpoint),
@@ -241,6 +246,7 @@ impl App {
             &c.anomaly_queue,
             &c.findings_queue,
             &c.alerts_queue,
+            &c.exports_queue,
         ] {
             self.queue(q).queue().create().await?;
             self.queue(&poison(q)).queue().create().await?;
@@ -289,6 +295,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("budget-check", "queueTrigger"),
     ("anomaly", "queueTrigger"),
     ("notify", "queueTrigger"),
+    ("export", "queueTrigger"),
     ("report", "httpTrigger"),
 ];
 
@@ -302,7 +309,7 @@ async fn invoke(
         "ingest" => ingest(&app, &req, now).await,
         "report-scheduled" => report_scheduled(&app, now).await,
         "report" => return report(&app, &req).await,
-        "normalize" | "budget-check" | "anomaly" | "notify" => {
+        "normalize" | "budget-check" | "anomaly" | "notify" | "export" => {
             return queue_function(&app, &function, &req, now).await
         }
         other => Err(FlowError::Invalid(format!("no function `{other}`"))),
@@ -374,6 +381,7 @@ async fn queue_function(
         "normalize" => &app.config.normalize_queue,
         "budget-check" => &app.config.budget_queue,
         "anomaly" => &app.config.anomaly_queue,
+        "export" => &app.config.exports_queue,
         _ => &app.config.findings_queue,
     }
     .clone();
@@ -383,9 +391,13 @@ async fn queue_function(
         Ok(t) => t,
         Err(e) => return failure(function, &e),
     };
-    let result = match Message::from_json(&text) {
-        Ok(msg) => run_message(app, function, msg, now).await,
-        Err(e) => Err(FlowError::Invalid(e)),
+    let result = if function == "export" {
+        export_event(app, &text, now).await
+    } else {
+        match Message::from_json(&text) {
+            Ok(msg) => run_message(app, function, msg, now).await,
+            Err(e) => Err(FlowError::Invalid(e)),
+        }
     };
     match result {
         Ok(v) => Json(InvocationResponse::new(Vec::new(), v)).into_response(),
@@ -465,6 +477,55 @@ async fn run_message(
         }
         (function, msg) => Err(costkit_shell::unexpected(&msg, function)),
     }
+}
+
+/// An Event Grid `Microsoft.Storage.BlobCreated` event (Event Grid schema, delivered to the
+/// exports queue): a `manifest.json` in the data container queues its export run's normalize job,
+/// one message per part (the job id is stable per run, so a repeated event queues the same job);
+/// other blobs (the data files, written first) are ignored.
+async fn export_event(app: &App, text: &str, now: DateTime<Utc>) -> Result<Value, FlowError> {
+    let event: Value = serde_json::from_str(text)
+        .map_err(|e| FlowError::Invalid(format!("not an Event Grid event: {e}")))?;
+    // Event Grid may deliver a one-element array.
+    let event = match event {
+        Value::Array(mut a) if a.len() == 1 => a.remove(0),
+        v => v,
+    };
+    let kind = event
+        .get("eventType")
+        .or_else(|| event.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind != "Microsoft.Storage.BlobCreated" {
+        return Ok(json!({"ignored": kind}));
+    }
+    let subject = event.get("subject").and_then(Value::as_str).unwrap_or("");
+    let prefix = format!(
+        "/blobServices/default/containers/{}/blobs/",
+        app.config.container
+    );
+    let Some(key) = subject.strip_prefix(&prefix) else {
+        tracing::warn!(subject, container = %app.config.container, "blob event outside the data container: ignored");
+        return Ok(json!({"ignored": subject}));
+    };
+    if key.rsplit('/').next() != Some(costkit_azure::exports::MANIFEST_NAME) {
+        return Ok(json!({"ignored": key}));
+    }
+    let blobs = app.blobs();
+    let queue = app.queue(&app.config.normalize_queue);
+    let key = key.to_string();
+    costkit_shell::blocking(move || {
+        let bytes = blobs.get_bytes(&key)?;
+        let job = costkit_azure::exports::manifest_job(&key, &bytes, now)
+            .map_err(|e| FlowError::Invalid(e.to_string()))?;
+        for part in 0..job.parts.len() {
+            let msg = Message::Normalize(costkit_core::flow::messages::NormalizeJob { part, ..job.clone() });
+            queue.send(&msg.to_json(), &msg.dedup_id())?;
+        }
+        tracing::info!(manifest = %key, job_id = %job.job_id, parts = job.parts.len(), "export run queued");
+        Ok(json!({"job_id": job.job_id, "parts": job.parts.len()}))
+    })
+    .await
 }
 
 /// The report authentication the settings ask for.

@@ -519,3 +519,102 @@ fn cost_management_down_fails_the_ingest_so_the_timer_retries_nothing_half_done(
         "no raw page kept"
     );
 }
+
+#[test]
+fn a_cost_export_manifest_queues_its_files_and_loads_them() {
+    let w = world();
+    let blobs = w.app.blobs();
+    let dir = "exports/costkit-focus/20240501-20240531/run-1";
+    let csv = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/focus/azure_focuscost_1.0r2.csv"
+    ))
+    .expect("fixture");
+    blobs
+        .put_bytes(&format!("{dir}/part_0_0001.csv"), &csv, "text/csv")
+        .expect("data file");
+    let manifest = json!({
+        "manifestVersion": "2024-04-01",
+        "byteCount": csv.len(),
+        "blobCount": 1,
+        "dataRowCount": 4,
+        "exportConfig": {"exportName": "costkit-focus", "resourceId": "/subscriptions/s/providers/Microsoft.CostManagement/exports/costkit-focus", "dataVersion": "1.0r2", "apiVersion": "2023-07-01-preview", "type": "FocusCost", "timeFrame": "MonthToDate", "granularity": "Daily"},
+        "deliveryConfig": {"partitionData": true, "dataOverwriteBehavior": "OverwritePreviousReport", "fileFormat": "Csv", "compressionMode": "None", "containerUri": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acme", "rootFolderPath": "exports"},
+        "runInfo": {"executionType": "Scheduled", "submittedTime": "2024-05-05T05:05:47.8757738Z", "runId": "run-1", "startDate": "2024-05-01T00:00:00", "endDate": "2024-05-31T00:00:00"},
+        "blobs": [{"blobName": format!("{dir}/part_0_0001.csv"), "byteCount": csv.len(), "dataRowCount": 4}]
+    });
+    blobs
+        .put_bytes(
+            &format!("{dir}/manifest.json"),
+            manifest.to_string().as_bytes(),
+            "application/json",
+        )
+        .expect("manifest");
+    let container = w.app.config.container.clone();
+    let event = |name: &str| {
+        json!({
+            "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acme",
+            "subject": format!("/blobServices/default/containers/{container}/blobs/{dir}/{name}"),
+            "eventType": "Microsoft.Storage.BlobCreated",
+            "id": "0b8c8d4e-001e-0042-1b2c-3d4e5f607182",
+            "data": {"api": "PutBlob", "contentType": "application/json", "blobType": "BlockBlob",
+                     "url": format!("https://acme.blob.core.windows.net/{container}/{dir}/{name}")},
+            "dataVersion": "",
+            "metadataVersion": "1",
+            "eventTime": "2024-05-05T05:06:00.000Z"
+        })
+        .to_string()
+    };
+    let exports = w.app.config.exports_queue.clone();
+    let send = |body: String| {
+        w.rt.block_on(StorageQueue::new(&w.storage, &exports).send(&body))
+            .expect("event");
+    };
+    // The data file's event is ignored; the manifest's starts the job (twice: the same job id).
+    send(event("part_0_0001.csv"));
+    send(event("manifest.json"));
+    send(event("manifest.json"));
+    let outs = w.drain(&exports, "export", "2024-05-05T05:07:00Z");
+    assert_eq!(outs.len(), 3);
+    let ignored = outs
+        .iter()
+        .filter(|o| o["ReturnValue"]["ignored"].is_string())
+        .count();
+    assert_eq!(ignored, 1, "{outs:?}");
+    assert!(outs
+        .iter()
+        .any(|o| o["ReturnValue"]["job_id"] == "azure-export-costkit-focus-run-1"));
+    let loads = w.drain(
+        &w.app.config.normalize_queue,
+        "normalize",
+        "2024-05-05T05:08:00Z",
+    );
+    assert_eq!(loads.len(), 2, "one message per manifest event");
+    let mut outcomes: Vec<String> = loads
+        .iter()
+        .map(|o| {
+            o["ReturnValue"]["outcome"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    outcomes.sort();
+    assert!(
+        outcomes[0] == "AlreadyCommitted" && outcomes[1].starts_with("Committed"),
+        "{outcomes:?}"
+    );
+    let store = w.app.store();
+    let rows =
+        w.rt.block_on(async move {
+            tokio::task::spawn_blocking(move || store.daily(&Filter::default()))
+                .await
+                .expect("join")
+        })
+        .expect("daily");
+    // The fixture's four rows: 2.208 + 0 + 0 + 1.8 EUR billed, loaded once.
+    assert_eq!(
+        rows.iter().map(|r| r.sums.billed).sum::<Decimal>(),
+        dec("4.008")
+    );
+}
