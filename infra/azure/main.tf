@@ -5,7 +5,7 @@
 
 locals {
   storage_name = "${var.name}costkit"
-  queues       = ["costkit-normalize", "costkit-budget", "costkit-anomaly", "costkit-findings", "costkit-alerts"]
+  queues       = ["costkit-normalize", "costkit-budget", "costkit-anomaly", "costkit-findings", "costkit-alerts", "costkit-exports"]
   # The Functions host moves a message to <queue>-poison after maxDequeueCount; costkit moves
   # permanent failures there at once. Created here so access and monitoring cover them from day one.
   poison_queues = [for q in local.queues : "${q}-poison"]
@@ -175,6 +175,46 @@ resource "azurerm_role_assignment" "cost_reader" {
   principal_id         = azurerm_user_assigned_identity.costkit.principal_id
 }
 
+# Cost exports written to the container under exports/ announce themselves: Event Grid puts the
+# BlobCreated event of each run's manifest.json on the exports queue (delivered with the identity,
+# through the firewall's trusted-services bypass), where the `export` function picks it up.
+resource "azurerm_eventgrid_system_topic" "storage" {
+  name                = "${var.name}-costkit-storage-events"
+  location            = var.location
+  resource_group_name = data.azurerm_resource_group.rg.name
+  source_resource_id  = azurerm_storage_account.costkit.id
+  topic_type          = "Microsoft.Storage.StorageAccounts"
+  tags                = var.tags
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.costkit.id]
+  }
+}
+
+resource "azurerm_eventgrid_system_topic_event_subscription" "export_manifests" {
+  name                 = "costkit-export-manifests"
+  system_topic         = azurerm_eventgrid_system_topic.storage.name
+  resource_group_name  = data.azurerm_resource_group.rg.name
+  included_event_types = ["Microsoft.Storage.BlobCreated"]
+
+  subject_filter {
+    subject_begins_with = "/blobServices/default/containers/${azurerm_storage_container.costkit.name}/blobs/exports/"
+    subject_ends_with   = "manifest.json"
+  }
+
+  delivery_identity {
+    type                   = "UserAssigned"
+    user_assigned_identity = azurerm_user_assigned_identity.costkit.id
+  }
+
+  storage_queue_endpoint {
+    storage_account_id                    = azurerm_storage_account.costkit.id
+    queue_name                            = azurerm_storage_queue.costkit["costkit-exports"].name
+    queue_message_time_to_live_in_seconds = 604800
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Key Vault: the report API keys document ({"keys":[{"id","sha256"}]}), read by the app through a
 # Key Vault reference with the managed identity.
@@ -315,6 +355,7 @@ resource "azurerm_linux_function_app" "costkit" {
     COSTKIT_ANOMALY_QUEUE            = "costkit-anomaly"
     COSTKIT_FINDINGS_QUEUE           = "costkit-findings"
     COSTKIT_ALERTS_QUEUE             = "costkit-alerts"
+    COSTKIT_EXPORTS_QUEUE            = "costkit-exports"
     COSTKIT_COST_SCOPE               = var.cost_scope
     COSTKIT_INGEST_SCHEDULE          = var.ingest_schedule
     COSTKIT_REPORT_SCHEDULE          = var.report_schedule
