@@ -32,16 +32,21 @@ free_port() {
     node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-running() {
-    [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null
-}
-
 port_open() {
     (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+all_open() {
+    local p
+    for p in "$@"; do port_open "$p" || return 1; done
+}
+
+svc_name=azurite svc_state="$state" svc_log="$state/azurite.log"
+# shellcheck source=lib/service.sh
+. "$repo_root/scripts/lib/service.sh"
+
 start() {
-    if running; then
+    if svc_running; then
         echo "azurite: already running (pid $(cat "$state/pid"))" >&2
         return 0
     fi
@@ -52,47 +57,21 @@ start() {
     # A simple command, so $! is azurite's own PID (not a subshell's) and `stop` really stops it.
     "$bin" --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
         --tableHost 127.0.0.1 --tablePort "$table" --inMemoryPersistence --skipApiVersionCheck \
-        --disableProductStyleUrl --silent >"$state/azurite.log" 2>&1 &
+        --disableProductStyleUrl --silent >"$svc_log" 2>&1 &
     local pid=$!
     echo "$pid" >"$state/pid"
-    for _ in $(seq 1 300); do
-        if port_open "$blob" && port_open "$queue" && port_open "$table"; then
-            {
-                echo "export COSTKIT_AZURITE_BLOB=http://127.0.0.1:$blob/devstoreaccount1"
-                echo "export COSTKIT_AZURITE_QUEUE=http://127.0.0.1:$queue/devstoreaccount1"
-                echo "export COSTKIT_AZURITE_TABLE=http://127.0.0.1:$table/devstoreaccount1"
-            } >"$state/env"
-            echo "azurite: $("$bin" --version 2>/dev/null || echo '?') blob $blob, queue $queue, table $table (pid $pid)" >&2
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "azurite: the server exited; log:" >&2
-            cat "$state/azurite.log" >&2
-            rm -f "$state/pid"
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "azurite: ports not open after 30 s; log:" >&2
-    cat "$state/azurite.log" >&2
-    kill "$pid" 2>/dev/null || true
-    rm -f "$state/pid"
-    return 1
-}
-
-stop() {
-    if [ -f "$state/pid" ]; then
-        local pid; pid="$(cat "$state/pid")"
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        rm -f "$state/pid" "$state/env"
-        echo "azurite: stopped (pid $pid)" >&2
-    fi
+    svc_wait "$pid" all_open "$blob" "$queue" "$table" || return 1
+    {
+        echo "export COSTKIT_AZURITE_BLOB=http://127.0.0.1:$blob/devstoreaccount1"
+        echo "export COSTKIT_AZURITE_QUEUE=http://127.0.0.1:$queue/devstoreaccount1"
+        echo "export COSTKIT_AZURITE_TABLE=http://127.0.0.1:$table/devstoreaccount1"
+    } >"$state/env"
+    echo "azurite: $("$bin" --version 2>/dev/null || echo '?') blob $blob, queue $queue, table $table (pid $pid)" >&2
 }
 
 case "${1:-}" in
     start) start ;;
-    stop) stop ;;
-    env) running && cat "$state/env" ;;
+    stop) svc_stop "$state/env" ;;
+    env) svc_running && cat "$state/env" ;;
     *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
 esac

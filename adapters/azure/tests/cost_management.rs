@@ -24,31 +24,7 @@ async fn serve(replay: Replay) -> String {
 
 const SCOPE: &str = "/subscriptions/00000000-0000-0000-0000-000000000001";
 
-/// A page; `rows` is JSON text, so amounts keep every digit as Azure sends them (a `json!`
-/// number would pass through a double).
-fn page(rows: &str, next: Option<String>) -> String {
-    json!({
-        "id": "subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.CostManagement/query/6dc7b06a",
-        "name": "6dc7b06a",
-        "type": "microsoft.costmanagement/Query",
-        "location": null,
-        "sku": null,
-        "eTag": null,
-        "properties": {
-            "nextLink": next,
-            "columns": [
-                {"name": "Cost", "type": "Number"},
-                {"name": "UsageDate", "type": "Number"},
-                {"name": "ServiceName", "type": "String"},
-                {"name": "SubscriptionId", "type": "String"},
-                {"name": "Currency", "type": "String"}
-            ],
-            "rows": "ROWS"
-        }
-    })
-    .to_string()
-    .replace("\"ROWS\"", rows)
-}
+use costkit_azure::testkit::query_page as page;
 
 fn token_body() -> String {
     json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": "tok-1"}).to_string()

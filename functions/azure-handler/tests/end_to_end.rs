@@ -183,27 +183,9 @@ fn timer_payload(function: &str, utc_now: &str) -> Value {
     })
 }
 
-/// Query response pages as Azure sends them; rows as JSON text so amounts keep every digit.
+/// Query response pages as Azure sends them (the testkit's documented shape).
 fn page(rows: &[String], next: Option<String>) -> String {
-    json!({
-        "id": "subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.CostManagement/query/3f2d",
-        "name": "3f2d",
-        "type": "microsoft.costmanagement/Query",
-        "location": null, "sku": null, "eTag": null,
-        "properties": {
-            "nextLink": next,
-            "columns": [
-                {"name": "Cost", "type": "Number"},
-                {"name": "UsageDate", "type": "Number"},
-                {"name": "ServiceName", "type": "String"},
-                {"name": "SubscriptionId", "type": "String"},
-                {"name": "Currency", "type": "String"}
-            ],
-            "rows": "ROWS"
-        }
-    })
-    .to_string()
-    .replace("\"ROWS\"", &format!("[{}]", rows.join(",")))
+    costkit_azure::testkit::query_page(&format!("[{}]", rows.join(",")), next)
 }
 
 /// March 1–14 2026: Virtual Machines 2.50 a day and Storage 2.4000000001 on the 1st:
