@@ -29,12 +29,16 @@ free_port() {
     "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-running() {
-    [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null
+svc_name=moto svc_state="$state" svc_log="$state/moto.log"
+# shellcheck source=lib/service.sh
+. "$repo_root/scripts/lib/service.sh"
+
+moto_ready() {
+    "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('$1/moto-api/', timeout=1)" 2>/dev/null
 }
 
 start() {
-    if running; then
+    if svc_running; then
         echo "moto: already running at $(cat "$state/endpoint") (pid $(cat "$state/pid"))" >&2
         return 0
     fi
@@ -42,44 +46,18 @@ start() {
     mkdir -p "$state"
     local port; port="$(free_port)"
     # A simple command, so $! is moto's own PID (not a subshell's) and `stop` really stops it.
-    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$svc_log" 2>&1 &
     local pid=$!
     echo "$pid" >"$state/pid"
     local endpoint="http://127.0.0.1:$port"
-    for _ in $(seq 1 150); do
-        if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('$endpoint/moto-api/', timeout=1)" 2>/dev/null; then
-            echo "$endpoint" >"$state/endpoint"
-            echo "moto: $("$venv/bin/python" -c 'import moto; print(moto.__version__)') at $endpoint (pid $pid)" >&2
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "moto: the server exited; log:" >&2
-            cat "$state/moto.log" >&2
-            rm -f "$state/pid"
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "moto: no answer from $endpoint/moto-api/ after 15 s; log:" >&2
-    cat "$state/moto.log" >&2
-    kill "$pid" 2>/dev/null || true
-    rm -f "$state/pid"
-    return 1
-}
-
-stop() {
-    if [ -f "$state/pid" ]; then
-        local pid; pid="$(cat "$state/pid")"
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        rm -f "$state/pid" "$state/endpoint"
-        echo "moto: stopped (pid $pid)" >&2
-    fi
+    svc_wait "$pid" moto_ready "$endpoint" || return 1
+    echo "$endpoint" >"$state/endpoint"
+    echo "moto: $("$venv/bin/python" -c 'import moto; print(moto.__version__)') at $endpoint (pid $pid)" >&2
 }
 
 case "${1:-}" in
     start) start ;;
-    stop) stop ;;
-    env) running && echo "export COSTKIT_MOTO_ENDPOINT=$(cat "$state/endpoint")" ;;
+    stop) svc_stop "$state/endpoint" ;;
+    env) svc_running && echo "export COSTKIT_MOTO_ENDPOINT=$(cat "$state/endpoint")" ;;
     *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
 esac

@@ -20,9 +20,11 @@ setsid scripts/check-infra.sh >target/check-infra.log 2>&1 &
 INFRA_PID=$!
 MOTO_STARTED=""
 SINKS_STARTED=""
+AZURITE_STARTED=""
 cleanup() {
   if [ -n "$MOTO_STARTED" ]; then scripts/moto.sh stop || true; fi
   if [ -n "$SINKS_STARTED" ]; then scripts/notify-sinks.sh stop || true; fi
+  if [ -n "$AZURITE_STARTED" ]; then scripts/azurite.sh stop || true; fi
   kill -- "-$INFRA_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -59,6 +61,13 @@ step "SMTP server and Adaptive Card schema (notification channel tests)"
 scripts/notify-sinks.sh start
 SINKS_STARTED=1
 eval "$(scripts/notify-sinks.sh env)"
+
+step "Azurite (Azure Storage emulator for adapters/azure and the Azure handler)"
+# npm azurite@3 in a cache dir outside the repo, loopback only, in memory, stopped by its PID on
+# exit. The Azure tests fail (never skip) without it.
+scripts/azurite.sh start
+AZURITE_STARTED=1
+eval "$(scripts/azurite.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt

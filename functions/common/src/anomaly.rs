@@ -1,10 +1,10 @@
-//! The anomaly function: [`flow::anomaly::check`] runs the monitors YAML in the bucket over the
+//! The anomaly function: `flow::anomaly::check` (through `costkit_shell::anomaly_check`) runs the monitors YAML in the bucket over the
 //! store; each new anomaly becomes one finding on the findings queue. Triggered by `data_updated`
 //! batches and a schedule ([`crate::analysis`]).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
-use costkit_core::flow::anomaly::{self, AnomalyRun};
+use costkit_core::flow::anomaly::AnomalyRun;
 use costkit_core::flow::FlowError;
 
 use crate::{analysis, config, App};
@@ -16,18 +16,8 @@ pub async fn check(app: &App, now: DateTime<Utc>) -> Result<AnomalyRun, FlowErro
     let state = app.state()?;
     let findings = app.queue(&app.config.findings_queue_url, config::FINDINGS_QUEUE_URL)?;
     let key = app.config.monitors_key.clone();
-    let run = app
-        .blocking(move || anomaly::check(&store, &blobs, &state, &findings, &key, now))
-        .await?;
-    for f in &run.findings {
-        tracing::info!(finding_id = %f.id, "anomaly sent");
-    }
-    tracing::info!(
-        anomalies = run.anomalies.len(),
-        findings = run.findings.len(),
-        "monitors evaluated"
-    );
-    Ok(run)
+    app.blocking(move || costkit_shell::anomaly_check(&store, &blobs, &state, &findings, &key, now))
+        .await
 }
 
 /// Handles a batch from the anomaly queue.

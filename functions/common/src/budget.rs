@@ -1,11 +1,10 @@
-//! The budget-check function: [`flow::budget::check`] over the budgets YAML in the bucket, the
+//! The budget-check function: `flow::budget::check` (through `costkit_shell::budget_check`) over the budgets YAML in the bucket, the
 //! store and the alert state; findings go to the findings queue. Triggered by `data_updated`
 //! batches and a schedule ([`crate::analysis`]).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
-use costkit_core::budget::SeasonalForecaster;
-use costkit_core::flow::budget::{self, BudgetRun};
+use costkit_core::flow::budget::BudgetRun;
 use costkit_core::flow::FlowError;
 
 use crate::{analysis, config, App};
@@ -17,28 +16,8 @@ pub async fn check(app: &App, now: DateTime<Utc>) -> Result<BudgetRun, FlowError
     let state = app.state()?;
     let findings = app.queue(&app.config.findings_queue_url, config::FINDINGS_QUEUE_URL)?;
     let key = app.config.budgets_key.clone();
-    let run = app
-        .blocking(move || {
-            budget::check(
-                &store,
-                &blobs,
-                &state,
-                &findings,
-                &key,
-                &SeasonalForecaster,
-                now,
-            )
-        })
-        .await?;
-    for s in &run.findings {
-        tracing::info!(finding_id = %s.id, "budget alert sent");
-    }
-    tracing::info!(
-        budgets = run.statuses.len(),
-        findings = run.findings.len(),
-        "budgets checked"
-    );
-    Ok(run)
+    app.blocking(move || costkit_shell::budget_check(&store, &blobs, &state, &findings, &key, now))
+        .await
 }
 
 /// Handles a batch from the budget queue.

@@ -13,10 +13,9 @@
 //!   the same job and a restated export (a new execution) a new one.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use costkit_aws::cost_explorer::CostExplorer;
 use costkit_aws::ports::CeSource;
-use costkit_core::flow::ingest::{self, IngestConfig, IngestRequest};
 use costkit_core::flow::messages::{Message, NormalizeJob};
 use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, Queue};
@@ -41,70 +40,24 @@ pub async fn handle(app: &App, event: EventBridgeEvent<Value>) -> Result<Value, 
     }
 }
 
-/// A backfill's dates as the event carries them (`end` exclusive).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Backfill {
-    start: Option<NaiveDate>,
-    end: Option<NaiveDate>,
-}
-
-/// The core's request (`end` inclusive) for an event `detail` (`end` exclusive).
-pub fn request(detail: &Value) -> Result<IngestRequest, FlowError> {
-    let b: Backfill = match detail {
-        Value::Null => Backfill::default(),
-        v => serde_json::from_value(v.clone()).map_err(|e| {
-            FlowError::Invalid(format!(
-                "event detail: {e} (expected {{\"start\": \"YYYY-MM-DD\", \"end\": \"YYYY-MM-DD\"}}, end exclusive)"
-            ))
-        })?,
-    };
-    let end =
-        match (b.start, b.end) {
-            (Some(s), Some(e)) if e <= s => {
-                return Err(FlowError::Invalid(format!(
-                    "event detail: end {e} must be after start {s} (end is exclusive)"
-                )))
-            }
-            (_, Some(e)) => Some(e.pred_opt().ok_or_else(|| {
-                FlowError::Invalid(format!("event detail: end {e} is out of range"))
-            })?),
-            (_, None) => None,
-        };
-    Ok(IngestRequest {
-        start: b.start,
-        end,
-    })
-}
+/// The core's request (`end` inclusive) for an event `detail` (`end` exclusive), shared by every
+/// shell.
+pub use costkit_shell::backfill_request as request;
 
 async fn scheduled(app: &App, detail: &Value, now: DateTime<Utc>) -> Result<Value, FlowError> {
     let req = request(detail)?;
-    let cfg = IngestConfig {
-        history_months: app.config.ce_history_months,
-        ..IngestConfig::default()
-    };
-    let today = now.date_naive();
-    let months = ingest::plan_months(today, &req, &cfg)?;
+    let months = app.config.ce_history_months;
     let source = CeSource::new(
-        CostExplorer::new(&app.clients).with_history_months(cfg.history_months),
-        today,
+        CostExplorer::new(&app.clients).with_history_months(months),
+        now.date_naive(),
         app.handle.clone(),
     );
     let blobs = app.blobs()?;
     let queue = app.queue(&app.config.normalize_queue_url, config::NORMALIZE_QUEUE_URL)?;
-    let run_id = ingest::run_id(now);
-    let report = app
-        .blocking(move || ingest::ingest(&source, &months, &blobs, &queue, &run_id, now))
-        .await?;
-    let jobs: Vec<Value> = report
-        .months
-        .iter()
-        .map(|(range, keys, job)| {
-            tracing::info!(start = %range.start, end = %range.end, pages = keys.len(), job_id = %job, "month queued");
-            json!({"start": range.start, "end": range.end, "pages": keys.len(), "job_id": job})
-        })
-        .collect();
-    Ok(json!({"jobs": jobs}))
+    app.blocking(move || {
+        costkit_shell::scheduled_ingest(&source, &blobs, &queue, &req, months, now)
+    })
+    .await
 }
 
 /// The parts of a Data Exports manifest costkit reads.

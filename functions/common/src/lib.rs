@@ -107,28 +107,9 @@ impl App {
         F: FnOnce() -> Result<T, FlowError> + Send + 'static,
         T: Send + 'static,
     {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| FlowError::Invalid(format!("the flow's thread failed: {e}")))?
+        costkit_shell::blocking(f).await
     }
 }
 
-/// Sets up `tracing`: JSON lines when `COSTKIT_LOG_FORMAT=json` (what the template sets, for
-/// CloudWatch Logs Insights), plain text otherwise; the level from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        // CloudWatch adds its own timestamp and the runtime has no colour terminal.
-        .with_ansi(false)
-        .without_time();
-    let json = std::env::var("COSTKIT_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    // Only the first initialisation in a process wins; a second (tests) is harmless.
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
-}
+/// Sets up `tracing` (shared by every shell: `costkit_shell::init_tracing`).
+pub use costkit_shell::init_tracing;

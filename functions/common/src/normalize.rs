@@ -1,12 +1,10 @@
-//! The normalize function: one `normalize` message per record → [`flow::normalize::run_part`]
-//! on S3, the table and the `data_updated` topic, in a scratch directory under `/tmp` that is
-//! removed after each part (Lambda's `/tmp` outlives invocations).
+//! The normalize function: one `normalize` message per record → `costkit_shell::normalize`
+//! ([`flow::normalize::run_part`] in a scratch directory removed after each part) on S3, the
+//! table and the `data_updated` topic.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use chrono::Utc;
+use costkit_core::flow;
 use costkit_core::flow::messages::Message;
-use costkit_core::flow::normalize::{run_part, NormalizeEnv, PartOutcome};
-use costkit_core::flow::{self, FlowError};
 
 use crate::{config, sqs, App};
 
@@ -20,37 +18,8 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
         let state = app.state()?;
         let mut store = app.store()?;
         let analysis = app.topic(&app.config.analysis_topic_arn, config::ANALYSIS_TOPIC_ARN)?;
-        let outcome = app
-            .blocking(move || {
-                let work = tempfile::Builder::new()
-                    .prefix("costkit-normalize-")
-                    .tempdir()
-                    .map_err(|e| FlowError::Io("scratch directory".into(), e))?;
-                let mut env = NormalizeEnv {
-                    blobs: &blobs,
-                    state: &state,
-                    store: &mut store,
-                    analysis: &analysis,
-                    workdir: work.path(),
-                    now: Utc::now(),
-                };
-                let out = run_part(&job, &mut env);
-                // The TempDir is dropped (removed) here, failed or not.
-                out.map(|o| (job.job_id, job.part, o))
-            })
+        app.blocking(move || costkit_shell::normalize(&job, &blobs, &state, &mut store, &analysis))
             .await?;
-        let (job_id, part, outcome) = outcome;
-        match outcome {
-            PartOutcome::Staged { records } => {
-                tracing::info!(%job_id, part, records, "part staged")
-            }
-            PartOutcome::Committed(r) => {
-                tracing::info!(%job_id, part, load_id = r.load_id, slices = r.slices.len(), "delivery loaded")
-            }
-            PartOutcome::AlreadyCommitted => {
-                tracing::info!(%job_id, part, "delivery loaded before; repeat dropped")
-            }
-        }
         Ok::<(), flow::FlowError>(())
     })
     .await

@@ -6,46 +6,16 @@
 //! (`{"keys":[{"id":"…","sha256":"<hex>"}]}`, read once at cold start). Anything else, or
 //! nothing, leaves the API closed: every request is refused with 401.
 
-use std::str::FromStr;
-
 use costkit_aws::messaging::get_secret_string;
 use costkit_core::analysis::anomaly::monitor::MonitorFile;
 use costkit_core::ports::{BlobStore, PortError};
 use costkit_core::report::EngineConfig;
-use costkit_http::{ApiConfig, ApiKeyHash, Auth, SharedStore};
-use serde::Deserialize;
+use costkit_http::{ApiConfig, Auth, SharedStore};
 
 use crate::{config, App};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysSecret {
-    keys: Vec<KeyEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyEntry {
-    id: String,
-    sha256: String,
-}
-
-/// Parses the API keys secret; errors name the key entry.
-pub fn parse_keys(secret_id: &str, text: &str) -> anyhow::Result<Vec<ApiKeyHash>> {
-    let s: KeysSecret = serde_json::from_str(text).map_err(|e| {
-        anyhow::anyhow!(
-            "secret {secret_id}: expected {{\"keys\":[{{\"id\":\"…\",\"sha256\":\"<hex>\"}}]}}: {e}"
-        )
-    })?;
-    s.keys
-        .iter()
-        .map(|k| {
-            ApiKeyHash::from_str(&k.sha256).map_err(|e| {
-                anyhow::anyhow!("secret {secret_id}: key `{}`: field `sha256`: {e}", k.id)
-            })
-        })
-        .collect()
-}
+/// Parses the API keys secret (shared by every shell).
+pub use costkit_shell::parse_keys;
 
 /// The authentication the environment asks for.
 pub async fn auth(app: &App) -> anyhow::Result<Auth> {

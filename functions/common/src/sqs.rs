@@ -56,14 +56,5 @@ fn parse(record: &SqsMessage) -> Result<Message, FlowError> {
     Message::from_json(body).map_err(FlowError::Invalid)
 }
 
-/// The error for a message of the wrong kind on a function's queue (a wiring mistake: permanent).
-pub fn unexpected(msg: &Message, function: &str) -> FlowError {
-    let kind = match msg {
-        Message::Normalize(_) => "normalize",
-        Message::DataUpdated(_) => "data_updated",
-        Message::Finding(_) => "finding",
-    };
-    FlowError::Invalid(format!(
-        "the {function} function does not take `{kind}` messages"
-    ))
-}
+/// The error for a message of the wrong kind on a function's queue (shared by every shell).
+pub use costkit_shell::unexpected;

@@ -18,6 +18,7 @@ use crate::text::Text;
 pub mod aws_ce;
 pub mod aws_cur;
 pub mod azure;
+pub mod azure_query;
 pub mod csv_input;
 pub mod focus;
 pub mod gcp;
@@ -37,6 +38,8 @@ pub enum Dialect {
     AzureActual,
     /// Azure cost details export, amortized cost (EA or MCA columns).
     AzureAmortized,
+    /// Azure Cost Management Query API pages (daily, grouped; actual and amortized joined).
+    AzureCostQuery,
     /// Google Cloud Billing export to BigQuery, standard or detailed (NDJSON or flattened CSV).
     GcpBilling,
     /// Any FOCUS 1.0/1.1/1.2 file, including the AWS Data Exports FOCUS table and Azure FocusCost.
@@ -51,6 +54,7 @@ impl Dialect {
         Dialect::AwsCostExplorer,
         Dialect::AzureActual,
         Dialect::AzureAmortized,
+        Dialect::AzureCostQuery,
         Dialect::GcpBilling,
         Dialect::Focus,
     ];
@@ -63,6 +67,7 @@ impl Dialect {
             Dialect::AwsCostExplorer => "aws-ce",
             Dialect::AzureActual => "azure-actual",
             Dialect::AzureAmortized => "azure-amortized",
+            Dialect::AzureCostQuery => "azure-cm-query",
             Dialect::GcpBilling => "gcp-billing",
             Dialect::Focus => "focus",
         }
@@ -128,6 +133,7 @@ impl Job {
             Dialect::AwsCur | Dialect::AwsCur2 => aws_cur::open(self, progress),
             Dialect::AwsCostExplorer => aws_ce::open(self, progress),
             Dialect::AzureActual | Dialect::AzureAmortized => azure::open(self, progress),
+            Dialect::AzureCostQuery => azure_query::open(self, progress),
             Dialect::GcpBilling => gcp::open(self, progress),
             Dialect::Focus => focus::open(self, progress),
         }
@@ -151,6 +157,7 @@ impl Job {
 enum Sniffed {
     Columns(Vec<String>),
     CostExplorerJson,
+    AzureQueryJson,
     GcpJson,
     OtherJson(String),
 }
@@ -166,7 +173,9 @@ fn sniff(path: &Path) -> Result<Sniffed, NormalizeError> {
             let text = String::from_utf8_lossy(&head[..head.len().min(64 * 1024)]).to_string();
             // `json.dumps(sort_keys=True)` puts DimensionValueAttributes (one entry per account, so
             // possibly long) and GroupDefinitions before ResultsByTime.
-            if text.contains("\"ResultsByTime\"")
+            if azure_query::sniff(&text) {
+                Ok(Sniffed::AzureQueryJson)
+            } else if text.contains("\"ResultsByTime\"")
                 || text.contains("\"GroupDefinitions\"")
                 || text.contains("\"DimensionValueAttributes\"")
             {
@@ -282,6 +291,7 @@ pub fn plan(paths: &[PathBuf], forced: Option<Dialect>) -> Result<Vec<Job>, Norm
         let file = path.display().to_string();
         let dialect = match sniff(path)? {
             Sniffed::CostExplorerJson => Dialect::AwsCostExplorer,
+            Sniffed::AzureQueryJson => Dialect::AzureCostQuery,
             Sniffed::GcpJson => Dialect::GcpBilling,
             Sniffed::OtherJson(msg) if forced.is_none() => {
                 return Err(NormalizeError::file(

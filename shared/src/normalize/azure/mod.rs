@@ -14,7 +14,7 @@
 //!   buffered by row identity, the amortized rows stream and take their BilledCost from their actual
 //!   twin, and actual rows left over (commitment purchases and refunds) follow with EffectiveCost 0.
 
-mod lookup;
+pub(crate) mod lookup;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};

@@ -1,0 +1,659 @@
+//! costkit on Azure Functions as a **custom handler**: one HTTP server (axum) on
+//! `FUNCTIONS_CUSTOMHANDLER_PORT` serves every function; the Functions host POSTs each invocation
+//! to `/{function name}` and reads back `Outputs`/`Logs`/`ReturnValue` ([`invocation`]).
+//!
+//! | function | trigger | does |
+//! |---|---|---|
+//! | `ingest` | timer (daily) | Cost Management query of the month(s) → raw blob → `normalize` job |
+//! | `normalize` | queue `costkit-normalize` | one part → FOCUS Parquet, staged aggregates; the last part loads the store → `data_updated` to the budget and anomaly queues |
+//! | `budget-check` | queue `costkit-budget` | budgets → findings queue |
+//! | `anomaly` | queue `costkit-anomaly` | monitors → findings queue |
+//! | `notify` | queue `costkit-findings` | finding → alerts queue, once (receipt in the table) |
+//! | `export` | queue `costkit-exports` (Event Grid `BlobCreated`) | a cost export run's `manifest.json` → one normalize job, a part per data file |
+//! | `report` | HTTP `GET /api/reports/{file}` | the shared report router (`costkit-http`) |
+//! | `report-scheduled` | timer (monthly) | the month's CSV report written to `reports/` in the container |
+//!
+//! Each step is the shell-neutral code of `costkit-shell` over the ports of `costkit-azure`; this
+//! crate only parses the host's payloads and wires the ports. A failed queue invocation answers
+//! 500, so the host retries it and moves it to `<queue>-poison` after `maxDequeueCount`; a message
+//! that can never succeed (bad data, bad message) goes to `<queue>-poison` at once and the
+//! invocation succeeds, as SQS's dead-letter queue does on AWS.
+
+pub mod invocation;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Utc};
+use costkit_azure::auth::{TokenSource, ARM_RESOURCE};
+use costkit_azure::cost_management::{CmSource, CostManagement, ARM_ENDPOINT};
+use costkit_azure::http::{RetryPolicy, Transport};
+use costkit_azure::ports::{AzBlobs, AzQueue, FanOut, QueuePublisher, TableState};
+use costkit_azure::{Storage, TableStore};
+use costkit_core::flow::messages::Message;
+use costkit_core::flow::FlowError;
+use costkit_core::ports::{BlobStore, Queue};
+use costkit_http::{ApiConfig, Auth, SharedStore};
+use serde_json::{json, Map, Value};
+use tokio::runtime::Handle;
+
+use invocation::{InvocationRequest, InvocationResponse};
+
+/// The channel name in delivery receipts (`delivery/queue/<finding id>`).
+pub const CHANNEL: &str = "queue";
+
+/// Settings (app settings of the Function App; defaults match `infra/azure`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `COSTKIT_TABLE`: the store and state table.
+    pub table: String,
+    /// `COSTKIT_CONTAINER`: raw pages, staged aggregates, FOCUS files, config, reports.
+    pub container: String,
+    /// `COSTKIT_NORMALIZE_QUEUE`.
+    pub normalize_queue: String,
+    /// `COSTKIT_BUDGET_QUEUE` (receives `data_updated`).
+    pub budget_queue: String,
+    /// `COSTKIT_ANOMALY_QUEUE` (receives `data_updated`).
+    pub anomaly_queue: String,
+    /// `COSTKIT_FINDINGS_QUEUE`.
+    pub findings_queue: String,
+    /// `COSTKIT_ALERTS_QUEUE`: where notify publishes.
+    pub alerts_queue: String,
+    /// `COSTKIT_EXPORTS_QUEUE`: Event Grid `BlobCreated` events of the data container.
+    pub exports_queue: String,
+    /// `COSTKIT_COST_SCOPE`: the Cost Management scope ingest queries.
+    pub cost_scope: Option<String>,
+    /// `COSTKIT_COST_MANAGEMENT_ENDPOINT` (default `https://management.azure.com`).
+    pub cost_management_endpoint: String,
+    /// `COSTKIT_COST_GROUPING` (default `ServiceName,SubscriptionId`; at most two).
+    pub cost_grouping: Vec<String>,
+    /// `COSTKIT_HISTORY_MONTHS` (Cost Management serves 37 months; default 13).
+    pub history_months: u32,
+    /// `COSTKIT_BUDGETS_KEY` (default `config/budgets.yaml`).
+    pub budgets_key: String,
+    /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
+    pub monitors_key: String,
+    /// `COSTKIT_REPORT_AUTH`: `PLATFORM` (the function key / Easy Auth checked the caller),
+    /// `API_KEY` (hashes in `COSTKIT_REPORT_API_KEYS`, a Key Vault reference), else closed.
+    pub report_auth: Option<String>,
+    /// `COSTKIT_REPORT_API_KEYS`: `{"keys":[{"id","sha256"}]}`.
+    pub report_api_keys: Option<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            table: "costkit".into(),
+            container: "costkit".into(),
+            normalize_queue: "costkit-normalize".into(),
+            budget_queue: "costkit-budget".into(),
+            anomaly_queue: "costkit-anomaly".into(),
+            findings_queue: "costkit-findings".into(),
+            alerts_queue: "costkit-alerts".into(),
+            exports_queue: "costkit-exports".into(),
+            cost_scope: None,
+            cost_management_endpoint: ARM_ENDPOINT.into(),
+            cost_grouping: CmSource::default_grouping(),
+            history_months: 13,
+            budgets_key: "config/budgets.yaml".into(),
+            monitors_key: "config/monitors.yaml".into(),
+            report_auth: None,
+            report_api_keys: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the environment; only malformed values fail here.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let d = Config::default();
+        let history_months = match var("COSTKIT_HISTORY_MONTHS") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|m| (1..=37).contains(m))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "COSTKIT_HISTORY_MONTHS: `{v}` is not a number of months from 1 to 37"
+                    )
+                })?,
+            None => d.history_months,
+        };
+        let cost_grouping = match var("COSTKIT_COST_GROUPING") {
+            Some(v) => {
+                let g: Vec<String> = v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if g.len() > 2 {
+                    anyhow::bail!("COSTKIT_COST_GROUPING: `{v}`: Cost Management groups by at most 2 dimensions");
+                }
+                g
+            }
+            None => d.cost_grouping,
+        };
+        Ok(Config {
+            table: var("COSTKIT_TABLE").unwrap_or(d.table),
+            container: var("COSTKIT_CONTAINER").unwrap_or(d.container),
+            normalize_queue: var("COSTKIT_NORMALIZE_QUEUE").unwrap_or(d.normalize_queue),
+            budget_queue: var("COSTKIT_BUDGET_QUEUE").unwrap_or(d.budget_queue),
+            anomaly_queue: var("COSTKIT_ANOMALY_QUEUE").unwrap_or(d.anomaly_queue),
+            findings_queue: var("COSTKIT_FINDINGS_QUEUE").unwrap_or(d.findings_queue),
+            alerts_queue: var("COSTKIT_ALERTS_QUEUE").unwrap_or(d.alerts_queue),
+            exports_queue: var("COSTKIT_EXPORTS_QUEUE").unwrap_or(d.exports_queue),
+            cost_scope: var("COSTKIT_COST_SCOPE"),
+            cost_management_endpoint: var("COSTKIT_COST_MANAGEMENT_ENDPOINT")
+                .unwrap_or(d.cost_management_endpoint),
+            cost_grouping,
+            history_months,
+            budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
+            monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            report_auth: var("COSTKIT_REPORT_AUTH"),
+            report_api_keys: var("COSTKIT_REPORT_API_KEYS"),
+        })
+    }
+}
+
+/// What the server keeps between invocations: settings, the storage account (one HTTP pool) and
+/// the Cost Management client.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The storage account.
+    pub storage: Storage,
+    /// Cost Management (absent when no token source is configured: ingest then fails clearly).
+    pub cost_management: Option<CostManagement>,
+    /// The runtime the ports block on.
+    pub handle: Handle,
+}
+
+impl App {
+    /// From the environment; call inside the runtime.
+    pub fn from_env() -> anyhow::Result<App> {
+        let config = Config::from_env()?;
+        let storage = Storage::from_env(RetryPolicy::default())?;
+        let cm = match TokenSource::from_env(ARM_RESOURCE) {
+            Some(t) => Some(CostManagement::new(
+                Transport::new(cost_management_retry())?,
+                Arc::new(t),
+                &config.cost_management_endpoint,
+            )?),
+            None => None,
+        };
+        Ok(App::new(config, storage, cm))
+    }
+
+    /// An app over given parts (tests point them at Azurite and a local server).
+    pub fn new(config: Config, storage: Storage, cost_management: Option<CostManagement>) -> App {
+        App {
+            config: Arc::new(config),
+            storage,
+            cost_management,
+            handle: Handle::current(),
+        }
+    }
+
+    /// The data container.
+    pub fn blobs(&self) -> AzBlobs {
+        AzBlobs::new(&self.storage, &self.config.container, self.handle.clone())
+    }
+
+    /// State items in the table.
+    pub fn state(&self) -> TableState {
+        TableState::new(&self.storage, &self.config.table, self.handle.clone())
+    }
+
+    /// The cost store in the table.
+    pub fn store(&self) -> TableStore {
+        TableStore::new(&self.storage, &self.config.table, self.handle.clone())
+    }
+
+    /// A storage queue.
+    pub fn queue(&self, name: &str) -> AzQueue {
+        AzQueue::new(&self.storage, name, self.handle.clone())
+    }
+
+    /// Where `data_updated` goes: the budget and anomaly queues.
+    pub fn analysis(&self) -> FanOut {
+        FanOut::new(vec![
+            self.queue(&self.config.budget_queue),
+            self.queue(&self.config.anomaly_queue),
+        ])
+    }
+
+    /// Creates the table, container and queues (poison queues included) if missing: for
+    /// emulators and first runs; `infra/azure` creates them in Azure.
+    pub async fn ensure_resources(&self) -> Result<(), costkit_azure::AzureError> {
+        self.store().create_table().await?;
+        self.blobs().container().create().await?;
+        let c = &self.config;
+        for q in [
+            &c.normalize_queue,
+            &c.budget_queue,
+            &c.anomaly_queue,
+            &c.findings_queue,
+            &c.alerts_queue,
+            &c.exports_queue,
+        ] {
+            self.queue(q).queue().create().await?;
+            self.queue(&poison(q)).queue().create().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Cost Management's limits are low and it says how long to wait: fewer, longer attempts.
+pub fn cost_management_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base: std::time::Duration::from_secs(1),
+        max_delay: std::time::Duration::from_secs(30),
+        max_wait: std::time::Duration::from_secs(120),
+    }
+}
+
+/// The poison queue the Functions host uses for `queue`.
+pub fn poison(queue: &str) -> String {
+    format!("{queue}-poison")
+}
+
+/// The router: one POST route per function, plus `GET /healthz`.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/{function}", post(invoke))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .with_state(app)
+}
+
+/// Binding name of the queue triggers in `function.json`.
+pub const QUEUE_BINDING: &str = "message";
+/// Binding name of the timer triggers.
+pub const TIMER_BINDING: &str = "timer";
+/// Binding name of the HTTP trigger.
+pub const HTTP_BINDING: &str = "req";
+/// Binding name of the HTTP output.
+pub const HTTP_OUTPUT: &str = "res";
+
+/// Every function this handler serves and its trigger type (the folders under `app/`).
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("ingest", "timerTrigger"),
+    ("report-scheduled", "timerTrigger"),
+    ("normalize", "queueTrigger"),
+    ("budget-check", "queueTrigger"),
+    ("anomaly", "queueTrigger"),
+    ("notify", "queueTrigger"),
+    ("export", "queueTrigger"),
+    ("report", "httpTrigger"),
+];
+
+async fn invoke(
+    State(app): State<App>,
+    Path(function): Path<String>,
+    Json(req): Json<InvocationRequest>,
+) -> Response {
+    let now = req.utc_now().unwrap_or_else(Utc::now);
+    let result = match function.as_str() {
+        "ingest" => ingest(&app, &req, now).await,
+        "report-scheduled" => report_scheduled(&app, now).await,
+        "report" => return report(&app, &req).await,
+        "normalize" | "budget-check" | "anomaly" | "notify" | "export" => {
+            return queue_function(&app, &function, &req, now).await
+        }
+        other => Err(FlowError::Invalid(format!("no function `{other}`"))),
+    };
+    match result {
+        Ok(v) => Json(InvocationResponse::new(Vec::new(), v)).into_response(),
+        Err(e) => failure(&function, &e),
+    }
+}
+
+/// A failed invocation: 500 with the error in `Logs`, so the host records it and retries.
+fn failure(function: &str, e: &FlowError) -> Response {
+    tracing::error!(function, permanent = e.is_permanent(), error = %e, "invocation failed");
+    let body = InvocationResponse::new(vec![format!("{function} failed: {e}")], Value::Null);
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+/// The daily ingest (timer). A backfill runs the function by hand with
+/// `{"input": "{\"start\":\"2024-08-01\",\"end\":\"2024-10-01\"}"}` (admin endpoint), which the
+/// host passes as `Data.timer`... a timer payload has `ScheduleStatus` instead, read as the
+/// daily run.
+async fn ingest(
+    app: &App,
+    req: &InvocationRequest,
+    now: DateTime<Utc>,
+) -> Result<Value, FlowError> {
+    let detail = match req.data.get(TIMER_BINDING) {
+        Some(Value::String(s)) if !s.trim().is_empty() => serde_json::from_str(s)
+            .map_err(|e| FlowError::Invalid(format!("backfill input: {e}")))?,
+        Some(Value::Object(o)) if o.contains_key("start") => Value::Object(o.clone()),
+        _ => Value::Null,
+    };
+    let request = costkit_shell::backfill_request(&detail)?;
+    let scope = app
+        .config
+        .cost_scope
+        .clone()
+        .ok_or_else(|| FlowError::Invalid("COSTKIT_COST_SCOPE is not set".into()))?;
+    let cm = app.cost_management.clone().ok_or_else(|| {
+        FlowError::Invalid(
+            "no Cost Management credentials: assign a managed identity (IDENTITY_ENDPOINT) or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET".into(),
+        )
+    })?;
+    let source = CmSource::new(
+        cm,
+        &scope,
+        app.config.cost_grouping.clone(),
+        app.handle.clone(),
+    );
+    let blobs = app.blobs();
+    let queue = app.queue(&app.config.normalize_queue);
+    let months = app.config.history_months;
+    costkit_shell::blocking(move || {
+        costkit_shell::scheduled_ingest(&source, &blobs, &queue, &request, months, now)
+    })
+    .await
+}
+
+/// Queue-triggered functions: parse the message, run the step; a permanent failure sends the
+/// message to the poison queue at once (the invocation succeeds), a transient one fails the
+/// invocation so the host retries it.
+async fn queue_function(
+    app: &App,
+    function: &str,
+    req: &InvocationRequest,
+    now: DateTime<Utc>,
+) -> Response {
+    let queue = match function {
+        "normalize" => &app.config.normalize_queue,
+        "budget-check" => &app.config.budget_queue,
+        "anomaly" => &app.config.anomaly_queue,
+        "export" => &app.config.exports_queue,
+        _ => &app.config.findings_queue,
+    }
+    .clone();
+    let id = req.meta("Id").unwrap_or_default();
+    let dequeue = req.meta("DequeueCount").unwrap_or_default();
+    let text = match req.queue_item(QUEUE_BINDING) {
+        Ok(t) => t,
+        Err(e) => return failure(function, &e),
+    };
+    let result = if function == "export" {
+        export_event(app, &text, now).await
+    } else {
+        match Message::from_json(&text) {
+            Ok(msg) => run_message(app, function, msg, now).await,
+            Err(e) => Err(FlowError::Invalid(e)),
+        }
+    };
+    match result {
+        Ok(v) => Json(InvocationResponse::new(Vec::new(), v)).into_response(),
+        Err(e) if e.is_permanent() => {
+            tracing::error!(function, message_id = %id, dequeue_count = %dequeue, error = %e, "permanent failure: message moved to the poison queue");
+            let poison_q = app.queue(&poison(&queue));
+            let body = text.clone();
+            match costkit_shell::blocking(move || Ok(poison_q.send(&body, "")?)).await {
+                Ok(()) => Json(InvocationResponse::new(
+                    vec![format!(
+                        "{function}: permanent failure, message {id} moved to {}: {e}",
+                        poison(&queue)
+                    )],
+                    Value::Null,
+                ))
+                .into_response(),
+                Err(pe) => failure(function, &pe),
+            }
+        }
+        Err(e) => failure(function, &e),
+    }
+}
+
+async fn run_message(
+    app: &App,
+    function: &str,
+    msg: Message,
+    now: DateTime<Utc>,
+) -> Result<Value, FlowError> {
+    match (function, msg) {
+        ("normalize", Message::Normalize(job)) => {
+            let (blobs, state, mut store, analysis) =
+                (app.blobs(), app.state(), app.store(), app.analysis());
+            let outcome = costkit_shell::blocking(move || {
+                costkit_shell::normalize(&job, &blobs, &state, &mut store, &analysis)
+            })
+            .await?;
+            Ok(json!({"outcome": format!("{outcome:?}")}))
+        }
+        ("budget-check", Message::DataUpdated(_)) => {
+            let (store, blobs, state, findings) = (
+                app.store(),
+                app.blobs(),
+                app.state(),
+                app.queue(&app.config.findings_queue),
+            );
+            let key = app.config.budgets_key.clone();
+            let run = costkit_shell::blocking(move || {
+                costkit_shell::budget_check(&store, &blobs, &state, &findings, &key, now)
+            })
+            .await?;
+            Ok(json!({"findings": run.findings.len()}))
+        }
+        ("anomaly", Message::DataUpdated(_)) => {
+            let (store, blobs, state, findings) = (
+                app.store(),
+                app.blobs(),
+                app.state(),
+                app.queue(&app.config.findings_queue),
+            );
+            let key = app.config.monitors_key.clone();
+            let run = costkit_shell::blocking(move || {
+                costkit_shell::anomaly_check(&store, &blobs, &state, &findings, &key, now)
+            })
+            .await?;
+            Ok(json!({"findings": run.findings.len()}))
+        }
+        ("notify", Message::Finding(f)) => {
+            let publisher =
+                QueuePublisher::new(&app.storage, &app.config.alerts_queue, app.handle.clone());
+            let state = app.state();
+            let d = costkit_shell::blocking(move || {
+                costkit_shell::notify(&f, CHANNEL, &publisher, &state)
+            })
+            .await?;
+            Ok(json!({"delivery": format!("{d:?}")}))
+        }
+        (function, msg) => Err(costkit_shell::unexpected(&msg, function)),
+    }
+}
+
+/// An Event Grid `Microsoft.Storage.BlobCreated` event (Event Grid schema, delivered to the
+/// exports queue): a `manifest.json` in the data container queues its export run's normalize job,
+/// one message per part (the job id is stable per run, so a repeated event queues the same job);
+/// other blobs (the data files, written first) are ignored.
+async fn export_event(app: &App, text: &str, now: DateTime<Utc>) -> Result<Value, FlowError> {
+    let event: Value = serde_json::from_str(text)
+        .map_err(|e| FlowError::Invalid(format!("not an Event Grid event: {e}")))?;
+    // Event Grid may deliver a one-element array.
+    let event = match event {
+        Value::Array(mut a) if a.len() == 1 => a.remove(0),
+        v => v,
+    };
+    let kind = event
+        .get("eventType")
+        .or_else(|| event.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind != "Microsoft.Storage.BlobCreated" {
+        return Ok(json!({"ignored": kind}));
+    }
+    let subject = event.get("subject").and_then(Value::as_str).unwrap_or("");
+    let prefix = format!(
+        "/blobServices/default/containers/{}/blobs/",
+        app.config.container
+    );
+    let Some(key) = subject.strip_prefix(&prefix) else {
+        tracing::warn!(subject, container = %app.config.container, "blob event outside the data container: ignored");
+        return Ok(json!({"ignored": subject}));
+    };
+    if key.rsplit('/').next() != Some(costkit_azure::exports::MANIFEST_NAME) {
+        return Ok(json!({"ignored": key}));
+    }
+    let blobs = app.blobs();
+    let queue = app.queue(&app.config.normalize_queue);
+    let key = key.to_string();
+    costkit_shell::blocking(move || {
+        let bytes = blobs.get_bytes(&key)?;
+        let job = costkit_azure::exports::manifest_job(&key, &bytes, now)
+            .map_err(|e| FlowError::Invalid(e.to_string()))?;
+        for part in 0..job.parts.len() {
+            let msg = Message::Normalize(costkit_core::flow::messages::NormalizeJob { part, ..job.clone() });
+            queue.send(&msg.to_json(), &msg.dedup_id())?;
+        }
+        tracing::info!(manifest = %key, job_id = %job.job_id, parts = job.parts.len(), "export run queued");
+        Ok(json!({"job_id": job.job_id, "parts": job.parts.len()}))
+    })
+    .await
+}
+
+/// The report authentication the settings ask for.
+pub fn report_auth(config: &Config) -> anyhow::Result<Auth> {
+    match config.report_auth.as_deref() {
+        Some("PLATFORM") => Ok(Auth::platform_authenticated()),
+        Some("API_KEY") => {
+            let text = config.report_api_keys.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("COSTKIT_REPORT_AUTH=API_KEY needs COSTKIT_REPORT_API_KEYS")
+            })?;
+            Ok(Auth::api_keys(costkit_shell::parse_keys(
+                "COSTKIT_REPORT_API_KEYS",
+                text,
+            )?))
+        }
+        other => {
+            tracing::warn!(
+                COSTKIT_REPORT_AUTH = other.unwrap_or(""),
+                "no report authentication configured (PLATFORM or API_KEY): every request is refused"
+            );
+            Ok(Auth::api_keys([]))
+        }
+    }
+}
+
+fn report_router(app: &App) -> Result<Router, FlowError> {
+    let auth = report_auth(&app.config).map_err(|e| FlowError::Invalid(e.to_string()))?;
+    Ok(costkit_http::router(
+        Arc::new(SharedStore::new(app.store())),
+        ApiConfig::new(auth),
+    ))
+}
+
+/// Calls the report router in process; returns status, headers and body text.
+async fn call_router(
+    router: Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> Result<(u16, Map<String, Value>, String), FlowError> {
+    let resp = tower::ServiceExt::oneshot(router, req)
+        .await
+        .map_err(|e| FlowError::Invalid(format!("report router: {e}")))?;
+    let status = resp.status().as_u16();
+    let mut headers = Map::new();
+    for (k, v) in resp.headers() {
+        if let Ok(v) = v.to_str() {
+            headers.insert(k.to_string(), Value::String(v.to_string()));
+        }
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 256 << 20)
+        .await
+        .map_err(|e| FlowError::Invalid(format!("report body: {e}")))?;
+    // The host carries the body as text: the reports served here are CSV, JSON and HTML.
+    let body = String::from_utf8(bytes.to_vec()).map_err(|_| {
+        FlowError::Invalid("the report is binary; the HTTP trigger carries text only".into())
+    })?;
+    Ok((status, headers, body))
+}
+
+/// The HTTP-triggered report download: the host's request is replayed on the shared router
+/// (path after the `/api` route prefix; `Accept-Encoding` dropped so the body stays text).
+async fn report(app: &App, req: &InvocationRequest) -> Response {
+    let result = async {
+        let http = req.http(HTTP_BINDING)?;
+        let url = reqwest_url(&http.url)?;
+        let path = url.strip_prefix("/api").unwrap_or(&url).to_string();
+        let mut b = axum::http::Request::builder()
+            .method(http.method.as_str())
+            .uri(path);
+        for (k, v) in &http.headers {
+            if !k.eq_ignore_ascii_case("accept-encoding") && !k.eq_ignore_ascii_case("host") {
+                b = b.header(k.as_str(), v.as_str());
+            }
+        }
+        let request = b
+            .body(axum::body::Body::from(http.body.clone()))
+            .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
+        call_router(report_router(app)?, request).await
+    }
+    .await;
+    match result {
+        Ok((status, headers, body)) => {
+            Json(InvocationResponse::http(HTTP_OUTPUT, status, headers, body)).into_response()
+        }
+        Err(e) => failure("report", &e),
+    }
+}
+
+/// Path and query of a URL.
+fn reqwest_url(url: &str) -> Result<String, FlowError> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or_else(|| FlowError::Invalid(format!("request URL `{url}` is not absolute")))?;
+    Ok(match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => "/".to_string(),
+    })
+}
+
+/// The scheduled report (timer): the month to date's CSV report (last month's on the 1st) is
+/// rendered by the shared router and written to `reports/<YYYY-MM>.csv` in the container.
+async fn report_scheduled(app: &App, now: DateTime<Utc>) -> Result<Value, FlowError> {
+    let day = now.date_naive();
+    let month = if day.day() == 1 {
+        day.pred_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    let name = format!("{}.csv", month.format("%Y-%m"));
+    // The router is called in process: the platform already authorized the timer.
+    let router = costkit_http::router(
+        Arc::new(SharedStore::new(app.store())),
+        ApiConfig::new(Auth::platform_authenticated()),
+    );
+    let request = axum::http::Request::builder()
+        .uri(format!("/reports/{name}"))
+        .body(axum::body::Body::empty())
+        .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
+    let (status, _, body) = call_router(router, request).await?;
+    if status != 200 {
+        return Err(FlowError::Invalid(format!(
+            "report {name}: HTTP {status}: {body}"
+        )));
+    }
+    let blobs = app.blobs();
+    let key = format!("reports/{name}");
+    let k = key.clone();
+    costkit_shell::blocking(move || Ok(blobs.put_bytes(&k, body.as_bytes(), "text/csv")?)).await?;
+    tracing::info!(%key, "scheduled report written");
+    Ok(json!({"report": key}))
+}

@@ -1,0 +1,65 @@
+variable "name" {
+  description = "Prefix of every resource name (3-11 lower-case letters and digits; storage and Key Vault names are derived from it)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{2,10}$", var.name))
+    error_message = "name: 3-11 lower-case letters and digits, starting with a letter."
+  }
+}
+
+variable "location" {
+  description = "Azure region (e.g. westeurope)."
+  type        = string
+}
+
+variable "resource_group_name" {
+  description = "Existing resource group to deploy into."
+  type        = string
+}
+
+variable "cost_scope" {
+  description = "Cost Management scope the ingest function queries and the identity may read: /subscriptions/<id>, /providers/Microsoft.Billing/billingAccounts/<id>, or a management group."
+  type        = string
+}
+
+variable "plan_sku" {
+  description = "App Service plan SKU for the Linux Function App (B1 or higher: a dedicated plan needs no shared-key content share, so the storage account can refuse shared keys)."
+  type        = string
+  default     = "B1"
+}
+
+variable "ingest_schedule" {
+  description = "NCRONTAB of the daily ingest (UTC)."
+  type        = string
+  default     = "0 0 6 * * *"
+}
+
+variable "report_schedule" {
+  description = "NCRONTAB of the scheduled report (UTC)."
+  type        = string
+  default     = "0 30 7 * * *"
+}
+
+variable "allowed_ip_ranges" {
+  description = "CIDR ranges allowed to call the report endpoint and reach Key Vault (your office/VPN egress)."
+  type        = list(string)
+  default     = []
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Log Analytics workspace behind Application Insights."
+  type        = number
+  default     = 90
+}
+
+variable "tags" {
+  description = "Tags on every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "vnet_cidr" {
+  description = "Address space of the small VNet the Function App's outbound traffic uses (a /24 is plenty)."
+  type        = string
+  default     = "10.42.0.0/24"
+}
