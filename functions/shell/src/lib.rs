@@ -224,12 +224,7 @@ pub fn notify(
     state: &dyn StateStore,
 ) -> Result<Delivery, FlowError> {
     let d = deliver(finding, channel, publisher, state)?;
-    match d {
-        Delivery::Sent => tracing::info!(finding_id = %finding.id, channel, "finding published"),
-        Delivery::Duplicate => {
-            tracing::info!(finding_id = %finding.id, channel, "finding delivered before; dropped")
-        }
-    }
+    tracing::info!(finding_id = %finding.id, channel, outcome = d.as_str(), "finding delivered");
     Ok(d)
 }
 
