@@ -55,7 +55,15 @@ async fn engines(app: &App) -> anyhow::Result<EngineConfig> {
         Ok(bytes) => {
             let text = String::from_utf8(bytes)
                 .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", app.config.monitors_key))?;
-            engines.monitors = Some(MonitorFile::parse(&text, &app.config.monitors_key)?);
+            match MonitorFile::parse(&text, &app.config.monitors_key) {
+                Ok(file) => engines.monitors = Some(file),
+                Err(e) => {
+                    tracing::error!(error = %e, "invalid monitors file: reports carry no anomalies section");
+                    engines
+                        .problems
+                        .push(format!("anomalies not computed: {e}"));
+                }
+            }
         }
         Err(PortError::NotFound(_)) => {
             tracing::info!(key = %app.config.monitors_key, "no monitors file: reports carry no anomalies section");
