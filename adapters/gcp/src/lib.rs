@@ -12,9 +12,13 @@
 pub mod auth;
 pub mod client;
 mod error;
+pub mod firestore;
+pub mod state;
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use client::{Endpoint, Gcp, Service};
 pub use costkit_rest::{Call, RetryPolicy, Transport};
 pub use error::GcpError;
+pub use store::FirestoreStore;
