@@ -13,6 +13,9 @@ pub mod auth;
 pub mod client;
 mod error;
 pub mod firestore;
+pub mod gcs;
+pub mod ports;
+pub mod pubsub;
 pub mod state;
 pub mod store;
 #[cfg(feature = "testkit")]
