@@ -307,6 +307,22 @@ impl Gcp {
     }
 }
 
+impl Gcp {
+    /// `POST url` with the JSON `body`, reading a JSON response (see [`Gcp::send_json`]).
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        service: Service,
+        url: &Url,
+        body: &serde_json::Value,
+    ) -> Result<T, GcpError> {
+        self.send_json(call, service, || {
+            json_request(reqwest::Method::POST, url, body)
+        })
+        .await
+    }
+}
+
 /// A JSON request: `method url` with `body` serialized.
 pub fn json_request(
     method: reqwest::Method,

@@ -18,7 +18,7 @@ use reqwest::{Method, Request};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::client::{json_request, Gcp, Service};
+use crate::client::{Gcp, Service};
 use crate::error::GcpError;
 
 /// Writes per commit (Firestore's limit).
@@ -298,6 +298,24 @@ impl Firestore {
         self.gcp.url(Service::Firestore, &format!("/v1/{suffix}"))
     }
 
+    /// `POST url` with `body` on Firestore, `what` naming the object in errors.
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        what: &str,
+        url: &reqwest::Url,
+        body: &Value,
+    ) -> Result<T, GcpError> {
+        let call = Call {
+            service: "Firestore",
+            operation,
+            what,
+        };
+        self.gcp
+            .post_json(&call, Service::Firestore, url, body)
+            .await
+    }
+
     /// The document at `path`, if it exists.
     pub async fn get(&self, path: &str) -> Result<Option<Document>, GcpError> {
         let name = self.name(path);
@@ -341,17 +359,7 @@ impl Firestore {
                 body["transaction"] = Value::String(t.to_string());
             }
             let what = format!("{} documents from {}", group.len(), group[0]);
-            let call = Call {
-                service: "Firestore",
-                operation: "batchGet",
-                what: &what,
-            };
-            let items: Vec<Item> = self
-                .gcp
-                .send_json(&call, Service::Firestore, || {
-                    json_request(Method::POST, &url, &body)
-                })
-                .await?;
+            let items: Vec<Item> = self.post("batchGet", &what, &url, &body).await?;
             for d in items.into_iter().filter_map(|i| i.found) {
                 found.insert(d.name.clone(), d);
             }
@@ -395,17 +403,7 @@ impl Firestore {
         };
         let url = self.url(&format!("{parent_name}:runQuery"))?;
         let what = format!("{parent}/{collection}");
-        let call = Call {
-            service: "Firestore",
-            operation: "runQuery",
-            what: &what,
-        };
-        let items: Vec<Item> = self
-            .gcp
-            .send_json(&call, Service::Firestore, || {
-                json_request(Method::POST, &url, &body)
-            })
-            .await?;
+        let items: Vec<Item> = self.post("runQuery", &what, &url, &body).await?;
         Ok(items.into_iter().filter_map(|i| i.document).collect())
     }
 
@@ -473,16 +471,8 @@ impl Firestore {
         }
         let url = self.url(&format!("{}:beginTransaction", self.root))?;
         let body = json!({ "options": { "readOnly": {} } });
-        let call = Call {
-            service: "Firestore",
-            operation: "beginTransaction",
-            what: &self.root,
-        };
         let b: Begin = self
-            .gcp
-            .send_json(&call, Service::Firestore, || {
-                json_request(Method::POST, &url, &body)
-            })
+            .post("beginTransaction", &self.root, &url, &body)
             .await?;
         Ok(b.transaction)
     }
@@ -501,21 +491,11 @@ impl Firestore {
         }
         let url = self.url(&format!("{}:commit", self.root))?;
         let body = json!({ "writes": writes });
-        let call = Call {
-            service: "Firestore",
-            operation: "commit",
-            what,
-        };
         let policy = &self.gcp.transport().retry;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let r: Result<CommitResponse, GcpError> = self
-                .gcp
-                .send_json(&call, Service::Firestore, || {
-                    json_request(Method::POST, &url, &body)
-                })
-                .await;
+            let r: Result<CommitResponse, GcpError> = self.post("commit", what, &url, &body).await;
             match r {
                 Ok(c) => return Ok(c.write_results),
                 Err(e) if e.is_aborted() && attempt < ABORTED_ATTEMPTS => {

@@ -129,6 +129,15 @@ pub struct ReceivedMessage {
     pub message: PubsubMessage,
 }
 
+/// A Pub/Sub call on `what`.
+fn call<'a>(what: &'a str, operation: &'static str) -> Call<'a> {
+    Call {
+        service: "Pub/Sub",
+        operation,
+        what,
+    }
+}
+
 /// A topic of the project.
 #[derive(Clone, Debug)]
 pub struct Topic {
@@ -167,14 +176,9 @@ impl Topic {
         let url = self
             .gcp
             .url(Service::PubSub, &format!("/v1/{}", self.name))?;
-        let call = Call {
-            service: "Pub/Sub",
-            operation: "topics.create",
-            what: &self.name,
-        };
         let r = self
             .gcp
-            .send_ok(&call, Service::PubSub, || {
+            .send_ok(&call(&self.name, "topics.create"), Service::PubSub, || {
                 json_request(Method::PUT, &url, &json!({}))
             })
             .await;
@@ -207,16 +211,9 @@ impl Topic {
         let url = self
             .gcp
             .url(Service::PubSub, &format!("/v1/{}:publish", self.name))?;
-        let call = Call {
-            service: "Pub/Sub",
-            operation: "publish",
-            what: &self.name,
-        };
         let p: Published = self
             .gcp
-            .send_json(&call, Service::PubSub, || {
-                json_request(Method::POST, &url, &body)
-            })
+            .post_json(&call(&self.name, "publish"), Service::PubSub, &url, &body)
             .await?;
         if p.message_ids.len() != messages.len() {
             return Err(GcpError::invalid(
@@ -263,16 +260,13 @@ impl Subscription {
         if let Some(f) = filter {
             body["filter"] = Value::String(f.to_string());
         }
-        let call = Call {
-            service: "Pub/Sub",
-            operation: "subscriptions.create",
-            what: &self.name,
-        };
         match self
             .gcp
-            .send_ok(&call, Service::PubSub, || {
-                json_request(Method::PUT, &url, &body)
-            })
+            .send_ok(
+                &call(&self.name, "subscriptions.create"),
+                Service::PubSub,
+                || json_request(Method::PUT, &url, &body),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -292,16 +286,9 @@ impl Subscription {
             .gcp
             .url(Service::PubSub, &format!("/v1/{}:pull", self.name))?;
         let body = json!({ "maxMessages": max, "returnImmediately": true });
-        let call = Call {
-            service: "Pub/Sub",
-            operation: "pull",
-            what: &self.name,
-        };
         let p: Pulled = self
             .gcp
-            .send_json(&call, Service::PubSub, || {
-                json_request(Method::POST, &url, &body)
-            })
+            .post_json(&call(&self.name, "pull"), Service::PubSub, &url, &body)
             .await?;
         Ok(p.received)
     }
@@ -315,15 +302,14 @@ impl Subscription {
             .gcp
             .url(Service::PubSub, &format!("/v1/{}:acknowledge", self.name))?;
         let body = json!({ "ackIds": ack_ids });
-        let call = Call {
-            service: "Pub/Sub",
-            operation: "acknowledge",
-            what: &self.name,
-        };
-        self.gcp
-            .send_ok(&call, Service::PubSub, || {
-                json_request(Method::POST, &url, &body)
-            })
+        let _: Value = self
+            .gcp
+            .post_json(
+                &call(&self.name, "acknowledge"),
+                Service::PubSub,
+                &url,
+                &body,
+            )
             .await?;
         Ok(())
     }
@@ -333,15 +319,12 @@ impl Subscription {
         let url = self
             .gcp
             .url(Service::PubSub, &format!("/v1/{}", self.name))?;
-        let call = Call {
-            service: "Pub/Sub",
-            operation: "subscriptions.delete",
-            what: &self.name,
-        };
         self.gcp
-            .send_ok(&call, Service::PubSub, || {
-                Ok(Request::new(Method::DELETE, url.clone()))
-            })
+            .send_ok(
+                &call(&self.name, "subscriptions.delete"),
+                Service::PubSub,
+                || Ok(Request::new(Method::DELETE, url.clone())),
+            )
             .await?;
         Ok(())
     }

@@ -594,26 +594,38 @@ impl FirestoreStore {
         Ok(out)
     }
 
+    /// Rows of the chunks `pick` names, as `(slice, key, sums)` made into `R`, sorted by day.
+    async fn rows<K, R>(
+        &self,
+        filter: &Filter,
+        pick: impl Fn(&Pointer) -> Vec<String>,
+        make: impl Fn(Slice, K, Sums) -> R,
+        day: impl Fn(&R) -> chrono::NaiveDate,
+    ) -> Result<Vec<R>, GcpError>
+    where
+        K: DeserializeOwned,
+    {
+        let mut rows = self
+            .read_chunks(filter, pick, |slice, d| {
+                Ok(parse_rows::<(K, Sums)>(d)?
+                    .into_iter()
+                    .map(|(key, sums)| make(slice.clone(), key, sums))
+                    .collect())
+            })
+            .await?;
+        rows.sort_by_key(|r| day(r));
+        Ok(rows)
+    }
+
     /// [`CostStore::daily`], async.
     pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, GcpError> {
-        let mut rows = self
-            .read_chunks(
-                filter,
-                |p| (0..p.daily_chunks).map(daily_chunk_id).collect(),
-                |slice, d| {
-                    Ok(parse_rows::<(DailyKey, Sums)>(d)?
-                        .into_iter()
-                        .map(|(key, sums)| DailyRow {
-                            slice: slice.clone(),
-                            key,
-                            sums,
-                        })
-                        .collect())
-                },
-            )
-            .await?;
-        rows.sort_by_key(|a| a.key.day);
-        Ok(rows)
+        self.rows(
+            filter,
+            |p| (0..p.daily_chunks).map(daily_chunk_id).collect(),
+            |slice, key: DailyKey, sums| DailyRow { slice, key, sums },
+            |r| r.key.day,
+        )
+        .await
     }
 
     /// [`CostStore::daily_tags`], async.
@@ -622,31 +634,20 @@ impl FirestoreStore {
         tag_key: &str,
         filter: &Filter,
     ) -> Result<Vec<TagRow>, GcpError> {
-        let mut rows = self
-            .read_chunks(
-                filter,
-                |p| {
-                    p.tag_chunks
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, (k, _))| k == tag_key)
-                        .flat_map(|(ki, (_, n))| (0..*n).map(move |i| tag_chunk_id(ki, i)))
-                        .collect()
-                },
-                |slice, d| {
-                    Ok(parse_rows::<(TagKey, Sums)>(d)?
-                        .into_iter()
-                        .map(|(key, sums)| TagRow {
-                            slice: slice.clone(),
-                            key,
-                            sums,
-                        })
-                        .collect())
-                },
-            )
-            .await?;
-        rows.sort_by_key(|a| a.key.day);
-        Ok(rows)
+        self.rows(
+            filter,
+            |p| {
+                p.tag_chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (k, _))| k == tag_key)
+                    .flat_map(|(ki, (_, n))| (0..*n).map(move |i| tag_chunk_id(ki, i)))
+                    .collect()
+            },
+            |slice, key: TagKey, sums| TagRow { slice, key, sums },
+            |r| r.key.day,
+        )
+        .await
     }
 
     /// [`CostStore::tag_keys`], async: the pointers list them, so no row is read.
