@@ -38,8 +38,6 @@
 //! BigQuery sent (checked to be a finite number), exactly what the normalizers parse.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,7 +45,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, SecondsFormat, Utc};
 use costkit_core::breakdown::DayRange;
 use costkit_core::flow::ingest::CostSource;
 use costkit_core::ports::PortError;
-use costkit_rest::{error_chain, Call, RestError, Transport};
+use costkit_rest::{error_chain, Call};
 use reqwest::{Method, Request, Url};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -55,9 +53,10 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 use tokio::runtime::Handle;
 
+use crate::client::{api_error, json_request, Gcp, Service};
+use crate::error::GcpError;
+
 const SVC: &str = "BigQuery";
-/// Google's BigQuery REST endpoint.
-pub const BIGQUERY_ENDPOINT: &str = "https://bigquery.googleapis.com";
 /// Pages followed at most for one query.
 const MAX_PAGES: usize = 100_000;
 
@@ -67,18 +66,10 @@ pub enum BigQueryError {
     /// Bad settings (table name, endpoint...).
     #[error("BigQuery configuration: {0}")]
     Config(String),
-    /// The transport gave up (network, throttling).
+    /// The call failed: an error status, the retries ran out, no token.
     #[error(transparent)]
-    Rest(#[from] RestError),
-    /// No token for the request.
-    #[error("BigQuery {what}: no access token: {msg}")]
-    Auth {
-        /// The query or call.
-        what: String,
-        /// Why.
-        msg: String,
-    },
-    /// The service refused or failed the query (an error status, or `errors[]` in a 200).
+    Gcp(#[from] GcpError),
+    /// The query failed although the call succeeded (`errors[]` in a 200, a job that never ends).
     #[error("BigQuery {what}: {msg}")]
     Query {
         /// The query (`standard export billing-proj.billing.gcp_billing_export_v1_X for 202409`).
@@ -103,16 +94,6 @@ impl BigQueryError {
             msg: msg.into(),
         }
     }
-}
-
-/// Where bearer tokens come from (the metadata server on Cloud Run, a service-account key
-/// elsewhere). The BigQuery emulator takes none.
-pub trait BearerToken: Send + Sync + fmt::Debug {
-    /// A valid access token with a BigQuery scope.
-    fn token<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
 }
 
 /// Which billing data a table holds.
@@ -453,9 +434,7 @@ pub struct ResultPage {
 /// The BigQuery REST client (the two calls costkit needs).
 #[derive(Clone, Debug)]
 pub struct BigQuery {
-    transport: Transport,
-    tokens: Option<Arc<dyn BearerToken>>,
-    endpoint: Url,
+    gcp: Gcp,
     /// The project the query jobs run (and are billed) in.
     job_project: String,
     /// The dataset's location (`US`, `EU`, `europe-west1`); `None` lets BigQuery find it.
@@ -469,29 +448,30 @@ pub struct BigQuery {
 }
 
 impl BigQuery {
-    /// A client of `endpoint` ([`BIGQUERY_ENDPOINT`], or the emulator's base URL) running jobs in
-    /// `job_project`; `tokens` is `None` for the emulator.
-    pub fn new(
-        transport: Transport,
-        tokens: Option<Arc<dyn BearerToken>>,
-        endpoint: &str,
-        job_project: &str,
-    ) -> Result<BigQuery, BigQueryError> {
-        let endpoint = Url::parse(endpoint.trim_end_matches('/'))
-            .map_err(|e| BigQueryError::Config(format!("endpoint `{endpoint}`: {e}")))?;
-        if job_project.trim().is_empty() {
-            return Err(BigQueryError::Config("the job project is empty".into()));
-        }
-        Ok(BigQuery {
-            transport,
-            tokens,
-            endpoint,
-            job_project: job_project.trim().to_string(),
+    /// A client on `gcp`'s BigQuery endpoint (Google's, or the emulator of
+    /// `BIGQUERY_EMULATOR_HOST`), running query jobs in `gcp`'s project (which needs
+    /// `roles/bigquery.jobUser`; the export dataset may live in another project and needs
+    /// `roles/bigquery.dataViewer`).
+    pub fn new(gcp: Gcp) -> BigQuery {
+        let job_project = gcp.project().to_string();
+        BigQuery {
+            gcp,
+            job_project,
             location: None,
             page_size: 10_000,
             wait: Duration::from_secs(10),
             deadline: Duration::from_secs(600),
-        })
+        }
+    }
+
+    /// Runs the query jobs in `project` instead.
+    pub fn with_job_project(mut self, project: &str) -> Result<BigQuery, BigQueryError> {
+        let p = project.trim();
+        if p.is_empty() {
+            return Err(BigQueryError::Config("the job project is empty".into()));
+        }
+        self.job_project = p.to_string();
+        Ok(self)
     }
 
     /// Runs jobs in the dataset's `location`.
@@ -513,14 +493,11 @@ impl BigQuery {
         self
     }
 
-    fn url(&self, tail: &str) -> Url {
-        let mut u = self.endpoint.clone();
-        u.set_path(&format!(
-            "{}/bigquery/v2/projects/{}/{tail}",
-            self.endpoint.path().trim_end_matches('/'),
-            self.job_project
-        ));
-        u
+    fn url(&self, tail: &str) -> Result<Url, BigQueryError> {
+        Ok(self.gcp.url(
+            Service::BigQuery,
+            &format!("/bigquery/v2/projects/{}/{tail}", self.job_project),
+        )?)
     }
 
     async fn call(
@@ -528,57 +505,22 @@ impl BigQuery {
         call: &Call<'_>,
         method: Method,
         url: &Url,
-        body: Option<&[u8]>,
+        body: Option<&Value>,
     ) -> Result<QueryResponse, BigQueryError> {
         let what = call.what;
         let resp = self
-            .transport
-            .send(call, || async {
-                let mut req = Request::new(method.clone(), url.clone());
-                let h = req.headers_mut();
-                if let Some(tokens) = &self.tokens {
-                    let token = tokens.token(&self.transport.client).await.map_err(|msg| {
-                        BigQueryError::Auth {
-                            what: what.to_string(),
-                            msg,
-                        }
-                    })?;
-                    let v = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                        .map_err(|e| BigQueryError::Auth {
-                            what: what.to_string(),
-                            msg: format!("token is not a header value: {e}"),
-                        })?;
-                    h.insert(reqwest::header::AUTHORIZATION, v);
-                }
-                if let Some(b) = body {
-                    h.insert(
-                        reqwest::header::CONTENT_TYPE,
-                        reqwest::header::HeaderValue::from_static("application/json"),
-                    );
-                    *req.body_mut() = Some(b.to_vec().into());
-                }
-                Ok::<_, BigQueryError>(req)
+            .gcp
+            .send(call, Service::BigQuery, || match body {
+                Some(b) => json_request(method.clone(), url, b),
+                None => Ok(Request::new(method.clone(), url.clone())),
             })
             .await?;
-        let status = resp.status();
+        if !resp.status().is_success() {
+            return Err(api_error(call, resp).await.into());
+        }
         let text = resp.text().await.map_err(|e| {
             BigQueryError::invalid(what, format!("reading the response: {}", error_chain(&e)))
         })?;
-        if !status.is_success() {
-            // The documented error body: {"error": {"code", "message", "errors": [...]}}.
-            let msg = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| text.chars().take(500).collect());
-            return Err(BigQueryError::Query {
-                what: what.to_string(),
-                msg: format!("HTTP {status} ({}): {msg}", call.operation),
-            });
-        }
         let r: QueryResponse = serde_json::from_str(&text).map_err(|e| {
             BigQueryError::invalid(
                 what,
@@ -627,15 +569,13 @@ impl BigQuery {
         if let Some(loc) = &self.location {
             body["location"] = json!(loc);
         }
-        let body = serde_json::to_vec(&body)
-            .map_err(|e| BigQueryError::Config(format!("request body: {e}")))?;
         let post = Call {
             service: SVC,
             operation: "jobs.query",
             what,
         };
         let mut resp = self
-            .call(&post, Method::POST, &self.url("queries"), Some(&body))
+            .call(&post, Method::POST, &self.url("queries")?, Some(&body))
             .await?;
         let job = resp.job_reference.take().ok_or_else(|| {
             BigQueryError::invalid(what, "jobs.query answered without jobReference")
@@ -650,13 +590,11 @@ impl BigQuery {
             operation: "jobs.getQueryResults",
             what,
         };
-        let results_url = |token: Option<&str>| -> Url {
-            let mut u = self.endpoint.clone();
-            u.set_path(&format!(
-                "{}/bigquery/v2/projects/{project}/queries/{}",
-                self.endpoint.path().trim_end_matches('/'),
-                job.job_id
-            ));
+        let results_url = |token: Option<&str>| -> Result<Url, BigQueryError> {
+            let mut u = self.gcp.url(
+                Service::BigQuery,
+                &format!("/bigquery/v2/projects/{project}/queries/{}", job.job_id),
+            )?;
             {
                 let mut q = u.query_pairs_mut();
                 q.append_pair("maxResults", &self.page_size.to_string());
@@ -669,7 +607,7 @@ impl BigQuery {
                     q.append_pair("pageToken", t);
                 }
             }
-            u
+            Ok(u)
         };
         // Wait for the job: getQueryResults with timeoutMs blocks server-side up to that long.
         while resp.job_complete != Some(true) {
@@ -684,7 +622,7 @@ impl BigQuery {
                 });
             }
             resp = self
-                .call(&get, Method::GET, &results_url(None), None)
+                .call(&get, Method::GET, &results_url(None)?, None)
                 .await?;
         }
         let total: Option<u64> = resp.total_rows.as_deref().and_then(|t| t.parse().ok());
@@ -722,7 +660,7 @@ impl BigQuery {
                 });
             }
             resp = self
-                .call(&get, Method::GET, &results_url(Some(&token)), None)
+                .call(&get, Method::GET, &results_url(Some(&token))?, None)
                 .await?;
             if resp.job_complete == Some(false) {
                 return Err(BigQueryError::invalid(

@@ -19,8 +19,9 @@ use costkit_core::input::Progress;
 use costkit_core::normalize::{plan, Dialect};
 use costkit_core::FocusRecord;
 use costkit_gcp::bigquery::{BigQuery, BillingExportSource, ExportKind, ExportQuery, TableRef};
+use costkit_gcp::{Endpoint, Gcp, Service};
 use costkit_rest::testkit::Replay;
-use costkit_rest::{RetryPolicy, Transport};
+use costkit_rest::RetryPolicy;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -47,14 +48,19 @@ fn month(start: &str, end: &str) -> DayRange {
     }
 }
 
-fn transport() -> Transport {
-    Transport::new(RetryPolicy {
+/// A client of the BigQuery at `base` (the emulator or a replay server), with quick retries.
+fn client(base: &str) -> BigQuery {
+    let retry = RetryPolicy {
         max_attempts: 4,
         base: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
         max_wait: Duration::from_secs(5),
-    })
-    .expect("transport")
+    };
+    let gcp = Gcp::new(PROJECT, retry, None).expect("gcp").with_endpoint(
+        Service::BigQuery,
+        Endpoint::emulator("BIGQUERY_EMULATOR_HOST", base).expect("endpoint"),
+    );
+    BigQuery::new(gcp)
 }
 
 fn ndjson_rows(rel: &str) -> Vec<Value> {
@@ -208,9 +214,7 @@ async fn standard_export_month_through_bigquery_gives_the_exports_own_records() 
     )
     .await;
 
-    let bq = BigQuery::new(transport(), None, &emulator(), PROJECT)
-        .expect("client")
-        .with_page_size(4);
+    let bq = client(&emulator()).with_page_size(4);
     let query = ExportQuery {
         table: table.clone(),
         kind: ExportKind::Standard,
@@ -277,9 +281,7 @@ async fn detailed_export_in_euro_through_the_cost_source_trait() {
         &rows,
     )
     .await;
-    let bq = BigQuery::new(transport(), None, &emulator(), PROJECT)
-        .expect("client")
-        .with_page_size(3);
+    let bq = client(&emulator()).with_page_size(3);
     let source = BillingExportSource::new(
         bq,
         ExportQuery {
@@ -310,7 +312,7 @@ async fn detailed_export_in_euro_through_the_cost_source_trait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_errors_reported_in_a_200_fail_the_fetch_naming_the_query() {
     // The emulator answers a bad query with HTTP 200 and errors[] (as BigQuery does for some).
-    let bq = BigQuery::new(transport(), None, &emulator(), PROJECT).expect("client");
+    let bq = client(&emulator());
     let missing = TableRef::parse(&format!(
         "{PROJECT}.no_such_dataset.gcp_billing_export_v1_X"
     ))
@@ -366,8 +368,7 @@ fn row(cost: &str, credit: Option<&str>) -> Value {
 }
 
 fn replay_source(base: &str) -> BillingExportSource {
-    let bq = BigQuery::new(transport(), None, base, PROJECT)
-        .expect("client")
+    let bq = client(base)
         .with_page_size(2)
         .with_location(Some("EU".into()));
     BillingExportSource::new(
@@ -558,10 +559,10 @@ async fn replay_an_error_status_names_the_query_and_the_service_message() {
         .await
         .expect_err("404");
     let msg = e.to_string();
-    assert!(msg.contains("for invoice month 202409"), "{msg}");
-    assert!(
-        msg.contains("HTTP 404 Not Found (jobs.query): Not found: Dataset billing-proj:billing"),
-        "{msg}"
+    assert_eq!(
+        msg,
+        "BigQuery jobs.query standard export billing-proj.billing.gcp_billing_export_v1_X \
+         for invoice month 202409: HTTP 404 (NOT_FOUND): Not found: Dataset billing-proj:billing"
     );
 }
 
