@@ -953,6 +953,95 @@ impl BillingExportSource {
     }
 }
 
+/// The source's settings from environment variables (the Cloud Run service's, set by
+/// `infra/gcp`):
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `COSTKIT_BILLING_TABLE` | `project.dataset.table` of the export table or FOCUS view (unset: no source) |
+/// | `COSTKIT_BILLING_TABLE_KIND` | `standard`, `detailed` or `focus`; default from Google's table names |
+/// | `COSTKIT_BIGQUERY_LOCATION` | the dataset's location (`US`, `EU`, `europe-west1`) |
+/// | `COSTKIT_BIGQUERY_JOB_PROJECT` | the project the query jobs run in (default: the service's) |
+/// | `COSTKIT_BIGQUERY_PARTITION_LOOKBACK_DAYS` | turns on `_PARTITIONTIME` pruning (see the module docs) |
+/// | `COSTKIT_BIGQUERY_PAGE_SIZE` | rows per page (default 10000) |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSettings {
+    /// What to query.
+    pub query: ExportQuery,
+    /// Dataset location.
+    pub location: Option<String>,
+    /// Job project override.
+    pub job_project: Option<String>,
+    /// Rows per page.
+    pub page_size: Option<u32>,
+}
+
+impl SourceSettings {
+    /// Reads the variables through `var` (`None` when `COSTKIT_BILLING_TABLE` is unset).
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<SourceSettings>, BigQueryError> {
+        let var = |n: &str| var(n).filter(|v| !v.trim().is_empty());
+        let Some(table) = var("COSTKIT_BILLING_TABLE") else {
+            return Ok(None);
+        };
+        let table = TableRef::parse(&table)?;
+        let kind = match var("COSTKIT_BILLING_TABLE_KIND").as_deref().map(str::trim) {
+            Some("standard") => ExportKind::Standard,
+            Some("detailed") => ExportKind::Detailed,
+            Some("focus") => ExportKind::Focus,
+            Some(other) => {
+                return Err(BigQueryError::Config(format!(
+                    "COSTKIT_BILLING_TABLE_KIND `{other}`: expected standard, detailed or focus"
+                )))
+            }
+            None => ExportKind::from_table_name(&table.table).ok_or_else(|| {
+                BigQueryError::Config(format!(
+                    "cannot tell what `{table}` holds from its name: set COSTKIT_BILLING_TABLE_KIND \
+                     to standard, detailed or focus"
+                ))
+            })?,
+        };
+        let number = |name: &str| -> Result<Option<u32>, BigQueryError> {
+            var(name)
+                .map(|v| {
+                    v.trim().parse::<u32>().map_err(|_| {
+                        BigQueryError::Config(format!("{name} `{v}` is not a whole number"))
+                    })
+                })
+                .transpose()
+        };
+        let partition_lookback_days = number("COSTKIT_BIGQUERY_PARTITION_LOOKBACK_DAYS")?;
+        if partition_lookback_days.is_some() && kind == ExportKind::Focus {
+            return Err(BigQueryError::Config(
+                "COSTKIT_BIGQUERY_PARTITION_LOOKBACK_DAYS applies to the export tables, not to a FOCUS view".into(),
+            ));
+        }
+        Ok(Some(SourceSettings {
+            query: ExportQuery {
+                table,
+                kind,
+                partition_lookback_days,
+            },
+            location: var("COSTKIT_BIGQUERY_LOCATION"),
+            job_project: var("COSTKIT_BIGQUERY_JOB_PROJECT"),
+            page_size: number("COSTKIT_BIGQUERY_PAGE_SIZE")?,
+        }))
+    }
+
+    /// The source on `gcp`, running on `handle`.
+    pub fn source(self, gcp: Gcp, handle: Handle) -> Result<BillingExportSource, BigQueryError> {
+        let mut bq = BigQuery::new(gcp).with_location(self.location);
+        if let Some(p) = &self.job_project {
+            bq = bq.with_job_project(p)?;
+        }
+        if let Some(n) = self.page_size {
+            bq = bq.with_page_size(n);
+        }
+        Ok(BillingExportSource::new(bq, self.query, handle))
+    }
+}
+
 impl CostSource for BillingExportSource {
     fn name(&self) -> &str {
         self.query.kind.source_name()
@@ -1028,6 +1117,53 @@ mod tests {
         let p = focus.parameters(&r).expect("params");
         assert_eq!(p[0]["parameterValue"]["value"], "2024-08-01 00:00:00+00");
         assert_eq!(p[1]["parameterValue"]["value"], "2024-10-01 00:00:00+00");
+    }
+
+    #[test]
+    fn settings_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(SourceSettings::from_vars(vars(&[])).expect("ok"), None);
+        let s = SourceSettings::from_vars(vars(&[
+            (
+                "COSTKIT_BILLING_TABLE",
+                "billing-proj.billing.gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9",
+            ),
+            ("COSTKIT_BIGQUERY_LOCATION", "EU"),
+            ("COSTKIT_BIGQUERY_PARTITION_LOOKBACK_DAYS", "2"),
+        ]))
+        .expect("ok")
+        .expect("some");
+        assert_eq!(s.query.kind, ExportKind::Detailed);
+        assert_eq!(s.query.partition_lookback_days, Some(2));
+        assert_eq!(s.location.as_deref(), Some("EU"));
+        let e = SourceSettings::from_vars(vars(&[(
+            "COSTKIT_BILLING_TABLE",
+            "billing-proj.billing.my_view",
+        )]))
+        .expect_err("kind unknown");
+        assert!(e.to_string().contains("COSTKIT_BILLING_TABLE_KIND"), "{e}");
+        let s = SourceSettings::from_vars(vars(&[
+            ("COSTKIT_BILLING_TABLE", "billing-proj.billing.my_view"),
+            ("COSTKIT_BILLING_TABLE_KIND", "focus"),
+        ]))
+        .expect("ok")
+        .expect("some");
+        assert_eq!(s.query.kind, ExportKind::Focus);
+        assert!(SourceSettings::from_vars(vars(&[
+            (
+                "COSTKIT_BILLING_TABLE",
+                "billing-proj.billing.gcp_billing_export_v1_X"
+            ),
+            ("COSTKIT_BIGQUERY_PAGE_SIZE", "many"),
+        ]))
+        .is_err());
     }
 
     #[test]
