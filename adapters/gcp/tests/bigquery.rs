@@ -116,6 +116,16 @@ async fn load_table(schema_file: &str, table: &str, rows: &[Value]) -> TableRef 
     TableRef::parse(&format!("{PROJECT}.{dataset}.{table}")).expect("table ref")
 }
 
+/// A page's text (pages are gzip-compressed).
+fn gunzip(page: &[u8]) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(page)
+        .read_to_string(&mut text)
+        .expect("a gzip page");
+    text
+}
+
 /// Normalizes pages the way the normalize step does (each page a file of the part).
 fn normalize_pages(pages: &[Vec<u8>], dialect: &str, ext: &str) -> (Vec<FocusRecord>, u64) {
     let dir = tempfile::tempdir().expect("tmp");
@@ -227,6 +237,10 @@ async fn standard_export_month_through_bigquery_gives_the_exports_own_records() 
     let september = month("2024-09-01", "2024-10-01");
     let pages = source.pages(&september).await.expect("pages");
     assert_eq!(pages.len(), 4, "13 rows at 4 per page");
+    assert!(
+        pages.iter().all(|p| p.starts_with(&[0x1f, 0x8b])),
+        "pages are kept gzip-compressed"
+    );
 
     let (records, source_rows) =
         tokio::task::block_in_place(|| normalize_pages(&pages, source.dialect(), "json"));
@@ -461,8 +475,7 @@ async fn replay_429_then_an_unfinished_job_then_two_pages() {
         .await
         .expect("pages");
     assert_eq!(pages.len(), 2);
-    let first: Vec<Value> = std::str::from_utf8(&pages[0])
-        .expect("utf8")
+    let first: Vec<Value> = gunzip(&pages[0])
         .lines()
         .map(|l| serde_json::from_str(l).expect("row"))
         .collect();
