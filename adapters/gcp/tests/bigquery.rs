@@ -432,42 +432,29 @@ async fn replay_429_then_an_unfinished_job_then_two_pages() {
         json!({"error": {"code": 429, "message": "Exceeded rate limits", "status": "RESOURCE_EXHAUSTED"}})
             .to_string(),
     );
-    // jobs.query: accepted, still running.
-    replay.push(
-        200,
-        &[],
-        json!({"kind": "bigquery#queryResponse",
-               "jobReference": {"projectId": PROJECT, "jobId": "job_2", "location": "EU"},
-               "jobComplete": false})
-        .to_string(),
+    // jobs.query: accepted, still running; getQueryResults: still running, then two pages.
+    let answer = |kind: &str, rest: Value| {
+        let mut v = json!({"kind": kind,
+                           "jobReference": {"projectId": PROJECT, "jobId": "job_2", "location": "EU"}});
+        if let (Some(o), Value::Object(r)) = (v.as_object_mut(), rest) {
+            o.extend(r);
+        }
+        replay.push(200, &[], v.to_string());
+    };
+    answer("bigquery#queryResponse", json!({"jobComplete": false}));
+    answer(
+        "bigquery#getQueryResultsResponse",
+        json!({"jobComplete": false}),
     );
-    // getQueryResults: still running, then done with the first page.
-    replay.push(
-        200,
-        &[],
-        json!({"kind": "bigquery#getQueryResultsResponse",
-               "jobReference": {"projectId": PROJECT, "jobId": "job_2", "location": "EU"},
-               "jobComplete": false})
-        .to_string(),
+    answer(
+        "bigquery#getQueryResultsResponse",
+        json!({"jobComplete": true, "schema": schema(), "totalRows": "3",
+               "rows": [row("0.1", None), row("2.25", Some("-0.35"))], "pageToken": "BFH2K"}),
     );
-    replay.push(
-        200,
-        &[],
-        json!({"kind": "bigquery#getQueryResultsResponse",
-               "jobReference": {"projectId": PROJECT, "jobId": "job_2", "location": "EU"},
-               "jobComplete": true, "schema": schema(), "totalRows": "3",
-               "rows": [row("0.1", None), row("2.25", Some("-0.35"))],
-               "pageToken": "BFH2K"})
-        .to_string(),
-    );
-    replay.push(
-        200,
-        &[],
-        json!({"kind": "bigquery#getQueryResultsResponse",
-               "jobReference": {"projectId": PROJECT, "jobId": "job_2", "location": "EU"},
-               "jobComplete": true, "schema": schema(), "totalRows": "3",
-               "rows": [row("1e-06", None)]})
-        .to_string(),
+    answer(
+        "bigquery#getQueryResultsResponse",
+        json!({"jobComplete": true, "schema": schema(), "totalRows": "3",
+               "rows": [row("1e-06", None)]}),
     );
     let base = replay.serve().await.expect("serve");
     let pages = replay_source(&base)
