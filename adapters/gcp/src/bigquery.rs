@@ -26,12 +26,13 @@
 //! open invoice* with an older usage time, so they would be dropped. With `invoice.month` every run
 //! re-reads the whole invoice to date, which is what the slice replacement wants.
 //!
-//! **Partition pruning** on `_PARTITIONTIME` is opt-in ([`ExportQuery::partition_lookback_days`]):
-//! the export tables are partitioned by load day, and rows restated onto an invoice keep being
-//! loaded after its month ended, so only a *lower* bound is ever safe (the invoice month's first day
-//! minus the lookback, never an upper bound). It is off by default because no row of an invoice may
-//! be missed if an account's tables were created differently (copied, or re-partitioned on
-//! `usage_start_time`); `docs/gcp-deploy.md` says when to turn it on to cut the bytes scanned.
+//! **Partition pruning** on `_PARTITIONTIME` is opt-in ([`ExportQuery::partition_lookback_days`]).
+//! It is safe only on a table partitioned by *load* day (ingestion time): rows restated onto an
+//! invoice keep being loaded after its month ended, so only a *lower* bound is used (the invoice
+//! month's first day minus the lookback), never an upper one. It is off by default because a row
+//! of an invoice must never be missed, whatever partitioning an account's table really has (a copy
+//! partitioned on `usage_start_time` would lose corrections of older usage); `docs/gcp-deploy.md`
+//! says how to check the table and when to turn it on to cut the bytes scanned.
 //!
 //! **Failures.** A 200 response with `errors[]` is a failure naming the query (BigQuery and its
 //! emulator both report some SQL errors that way). 429 and 5xx are retried by the shared transport
