@@ -8,8 +8,12 @@
 //! `costkit-rest` (429/500/502/503/504 retried with backoff, `Retry-After` honoured), each
 //! service's endpoint (Google's, or an emulator from the environment) and the metadata-server
 //! token source.
+//!
+//! Ingest: [`bigquery::BillingExportSource`] reads the Cloud Billing export in BigQuery (standard
+//! and detailed tables, Google's FOCUS view) as the core's cost source.
 
 pub mod auth;
+pub mod bigquery;
 pub mod client;
 mod error;
 pub mod firestore;
