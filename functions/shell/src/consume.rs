@@ -8,12 +8,24 @@ use chrono::{DateTime, Utc};
 use costkit_core::flow::messages::Message;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, Publisher, Queue, StateStore};
-use costkit_core::store::CostStore;
+use costkit_core::store::{CostStore, StoreError};
+use costkit_http::StoreAccess;
 use serde_json::{json, Value};
 
 /// Opens the cost store for one step. A cloud store is a cheap handle over a shared client; a
 /// SQLite store opens its file.
-pub type OpenStore = Arc<dyn Fn() -> Result<Box<dyn CostStore + Send>, FlowError> + Send + Sync>;
+pub type OpenStore = Arc<dyn Fn() -> Result<Box<dyn CostStore + Send>, StoreError> + Send + Sync>;
+
+/// The report router's access to an [`OpenStore`]: a store opened for each request.
+pub struct OpenEach(pub OpenStore);
+
+impl StoreAccess for OpenEach {
+    fn with_store(&self, f: &mut dyn FnMut(&dyn CostStore)) -> Result<(), StoreError> {
+        let store = (self.0)()?;
+        f(&*store);
+        Ok(())
+    }
+}
 
 /// The ports the queue-driven steps run over, as the shell wires them.
 #[derive(Clone)]

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
+use costkit_core::analysis::anomaly::monitor::MonitorFile;
 use costkit_core::flow::FlowError;
-use costkit_core::ports::BlobStore;
+use costkit_core::ports::{BlobStore, PortError};
+use costkit_core::report::EngineConfig;
 use costkit_http::{ApiConfig, Auth, StoreAccess};
 use serde_json::{json, Value};
 
@@ -34,6 +36,39 @@ pub fn report_auth(mode: Option<&str>, keys: Option<&str>) -> anyhow::Result<Aut
             Ok(Auth::api_keys([]))
         }
     }
+}
+
+/// The report engines: the forecast always; anomalies when the monitors file `monitors_key`
+/// exists in `blobs` (the anomaly step's file), read once when the router is built. An invalid
+/// monitors file does not take the reports down: it is logged, and every report carries a note
+/// saying why it has no anomalies section (the anomaly step fails on it loudly).
+pub async fn engines(
+    blobs: Arc<dyn BlobStore>,
+    monitors_key: &str,
+) -> anyhow::Result<EngineConfig> {
+    let mut engines = EngineConfig::default();
+    let key = monitors_key.to_string();
+    let text = tokio::task::spawn_blocking(move || blobs.get_bytes(&key)).await?;
+    match text {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{monitors_key}: not UTF-8 text"))?;
+            match MonitorFile::parse(&text, monitors_key) {
+                Ok(file) => engines.monitors = Some(file),
+                Err(e) => {
+                    tracing::error!(error = %e, "invalid monitors file: reports carry no anomalies section");
+                    engines
+                        .problems
+                        .push(format!("anomalies not computed: {e}"));
+                }
+            }
+        }
+        Err(PortError::NotFound(_)) => {
+            tracing::info!(key = %monitors_key, "no monitors file: reports carry no anomalies section");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(engines)
 }
 
 /// The month a scheduled report at `now` covers: the month to date, or last month on the 1st.

@@ -1,0 +1,383 @@
+//! costkit on Google Cloud: one **Cloud Run** service (axum on `$PORT`) serving every step.
+//!
+//! | route | caller | does |
+//! |---|---|---|
+//! | `POST /scheduler/ingest` | Cloud Scheduler (daily; body `{"start","end"}` for a backfill) | billing export in BigQuery → raw pages → `normalize` topic |
+//! | `POST /scheduler/report` | Cloud Scheduler (monthly) | the month's CSV report written to `reports/` in the bucket |
+//! | `POST /pubsub/normalize` | push subscription on the normalize topic | one part → FOCUS Parquet, staged aggregates; the last part loads the store → `data_updated` topic |
+//! | `POST /pubsub/budget-check` | push subscription on the data-updated topic | budgets → findings topic |
+//! | `POST /pubsub/anomaly` | a second push subscription on the data-updated topic | monitors → findings topic |
+//! | `POST /pubsub/notify` | push subscription on the findings topic | finding → alerts topic, once (receipt in Firestore) |
+//! | `GET /reports/…`, `/focus/…`, `/dashboard`, `/healthz` | people, scripts | the shared report router (`costkit-http`) |
+//!
+//! Each step is the shell-neutral code of `costkit-shell`; this crate only reads the platform's
+//! requests (Cloud Scheduler's HTTP target, Pub/Sub's push envelope) and wires the ports.
+//!
+//! **Push answers.** Pub/Sub acknowledges a push on 102/200/201/202/204 and redelivers on anything
+//! else (with the subscription's retry backoff, until its dead-letter policy's maximum attempts).
+//! So: success → 200; a message that can never succeed (not base64, not a costkit message, bad
+//! data such as an invalid budgets file or a malformed billing file) is copied to the dead-letter
+//! topic at once and acknowledged with 200 (retrying it five or more times would change nothing),
+//! logged with its `messageId`; a transient failure (store, bucket or topic unavailable) answers
+//! 503 so Pub/Sub retries it; a request that is not a push envelope answers 400 (it did not come
+//! from Pub/Sub). The same `messageId` delivered twice changes nothing: every step is idempotent
+//! (`docs/architecture.md`, "Idempotency and ordering").
+//!
+//! **Push authentication.** With `COSTKIT_PUSH_AUDIENCE` set, every `/scheduler/…` and
+//! `/pubsub/…` request must carry a Google-signed OIDC token for that audience ([`push_auth`]);
+//! otherwise 401 and nothing runs.
+
+pub mod pubsub;
+pub mod push_auth;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use costkit_core::flow::ingest::CostSource;
+use costkit_core::flow::FlowError;
+use costkit_core::ports::Queue;
+use costkit_http::ApiConfig;
+use costkit_shell::consume::{run_body, settle, Consumed, OpenEach, Ports, StepSettings, STEPS};
+use costkit_shell::env_var as var;
+use serde_json::{json, Value};
+
+use pubsub::PushEnvelope;
+use push_auth::{PushAuth, PushAuthConfig, PushAuthError, GOOGLE_JWKS_URL};
+
+/// The channel name in delivery receipts (`delivery/pubsub/<finding id>`).
+pub const CHANNEL: &str = "pubsub";
+
+/// Settings (environment variables of the Cloud Run service; defaults match `infra/gcp`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `GOOGLE_CLOUD_PROJECT`: the project of the topics, Firestore and the bucket.
+    pub project: Option<String>,
+    /// `COSTKIT_FIRESTORE_DATABASE` (default `(default)`).
+    pub firestore_database: String,
+    /// `COSTKIT_BUCKET`: raw pages, staged aggregates, FOCUS files, config, reports.
+    pub bucket: Option<String>,
+    /// `COSTKIT_NORMALIZE_TOPIC` (default `costkit-normalize`).
+    pub normalize_topic: String,
+    /// `COSTKIT_DATA_UPDATED_TOPIC` (default `costkit-data-updated`; the budget-check and anomaly
+    /// subscriptions both receive it).
+    pub data_updated_topic: String,
+    /// `COSTKIT_FINDINGS_TOPIC` (default `costkit-findings`).
+    pub findings_topic: String,
+    /// `COSTKIT_ALERTS_TOPIC` (default `costkit-alerts`): where notify publishes; people
+    /// subscribe (email, chat) with filters on the `kind`/`severity` attributes.
+    pub alerts_topic: String,
+    /// `COSTKIT_DEAD_LETTER_TOPIC` (default `costkit-dead-letter`): messages that can never
+    /// succeed; also the subscriptions' dead-letter topic in `infra/gcp`.
+    pub dead_letter_topic: String,
+    /// `COSTKIT_BILLING_TABLE`: the billing export table or FOCUS view ingest queries
+    /// (`project.dataset.table`).
+    pub billing_table: Option<String>,
+    /// `COSTKIT_HISTORY_MONTHS` (default 13, at most 60).
+    pub history_months: u32,
+    /// `COSTKIT_BUDGETS_KEY` (default `config/budgets.yaml`).
+    pub budgets_key: String,
+    /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
+    pub monitors_key: String,
+    /// `COSTKIT_REPORT_AUTH`: `PLATFORM` (the service requires IAM: Cloud Run checked the
+    /// caller), `API_KEY` (hashes in `COSTKIT_REPORT_API_KEYS`), else closed.
+    pub report_auth: Option<String>,
+    /// `COSTKIT_REPORT_API_KEYS`: `{"keys":[{"id","sha256"}]}` (a Secret Manager secret
+    /// exposed as a variable).
+    pub report_api_keys: Option<String>,
+    /// Push authentication: `COSTKIT_PUSH_AUDIENCE`, `COSTKIT_PUSH_SERVICE_ACCOUNT`,
+    /// `COSTKIT_PUSH_JWKS_URL`. Unset: the platform is trusted (the service requires IAM).
+    pub push: Option<PushAuthConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            project: None,
+            firestore_database: "(default)".into(),
+            bucket: None,
+            normalize_topic: "costkit-normalize".into(),
+            data_updated_topic: "costkit-data-updated".into(),
+            findings_topic: "costkit-findings".into(),
+            alerts_topic: "costkit-alerts".into(),
+            dead_letter_topic: "costkit-dead-letter".into(),
+            billing_table: None,
+            history_months: 13,
+            budgets_key: "config/budgets.yaml".into(),
+            monitors_key: "config/monitors.yaml".into(),
+            report_auth: None,
+            report_api_keys: None,
+            push: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the environment; only malformed values fail here.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let d = Config::default();
+        let push = var("COSTKIT_PUSH_AUDIENCE").map(|audience| PushAuthConfig {
+            audience,
+            service_account: var("COSTKIT_PUSH_SERVICE_ACCOUNT"),
+            jwks_url: var("COSTKIT_PUSH_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
+        });
+        Ok(Config {
+            project: var("GOOGLE_CLOUD_PROJECT").or_else(|| var("COSTKIT_GCP_PROJECT")),
+            firestore_database: var("COSTKIT_FIRESTORE_DATABASE").unwrap_or(d.firestore_database),
+            bucket: var("COSTKIT_BUCKET"),
+            normalize_topic: var("COSTKIT_NORMALIZE_TOPIC").unwrap_or(d.normalize_topic),
+            data_updated_topic: var("COSTKIT_DATA_UPDATED_TOPIC").unwrap_or(d.data_updated_topic),
+            findings_topic: var("COSTKIT_FINDINGS_TOPIC").unwrap_or(d.findings_topic),
+            alerts_topic: var("COSTKIT_ALERTS_TOPIC").unwrap_or(d.alerts_topic),
+            dead_letter_topic: var("COSTKIT_DEAD_LETTER_TOPIC").unwrap_or(d.dead_letter_topic),
+            billing_table: var("COSTKIT_BILLING_TABLE"),
+            history_months: costkit_shell::env_months(
+                "COSTKIT_HISTORY_MONTHS",
+                60,
+                d.history_months,
+            )?,
+            budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
+            monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            report_auth: var("COSTKIT_REPORT_AUTH"),
+            report_api_keys: var("COSTKIT_REPORT_API_KEYS"),
+            push,
+        })
+    }
+}
+
+/// The ports the routes run over, as the wiring builds them (the GCP adapters in production,
+/// the core's local ports and SQLite in tests).
+#[derive(Clone)]
+pub struct Wiring {
+    /// What the queue-driven steps use (bucket, state, store, topics).
+    pub ports: Ports,
+    /// The normalize topic (ingest publishes jobs).
+    pub normalize: Arc<dyn Queue>,
+    /// The dead-letter topic.
+    pub dead_letter: Arc<dyn Queue>,
+    /// The billing data source of the scheduled ingest (absent: ingest fails and says why).
+    pub source: Option<Arc<dyn CostSource>>,
+}
+
+/// What the server keeps between requests.
+#[derive(Clone)]
+pub struct App {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The ports.
+    pub wiring: Wiring,
+    /// The push token verifier, when `COSTKIT_PUSH_AUDIENCE` is set.
+    pub push_auth: Option<Arc<PushAuth>>,
+}
+
+impl App {
+    /// An app over given ports.
+    pub fn new(config: Config, wiring: Wiring) -> anyhow::Result<App> {
+        let push_auth = match &config.push {
+            Some(p) => Some(Arc::new(PushAuth::new(p.clone())?)),
+            None => None,
+        };
+        Ok(App {
+            config: Arc::new(config),
+            wiring,
+            push_auth,
+        })
+    }
+
+    fn settings(&self) -> StepSettings {
+        StepSettings {
+            budgets_key: self.config.budgets_key.clone(),
+            monitors_key: self.config.monitors_key.clone(),
+            channel: CHANNEL.into(),
+        }
+    }
+}
+
+/// The service's router: the Cloud Scheduler and Pub/Sub routes, and the shared report router
+/// (its authentication, engines, FOCUS downloads) for everything else. Reads the monitors file
+/// once, so call it at start-up.
+pub async fn router(app: App) -> anyhow::Result<Router> {
+    let c = &app.config;
+    let auth =
+        costkit_shell::report::report_auth(c.report_auth.as_deref(), c.report_api_keys.as_deref())?;
+    let ports = &app.wiring.ports;
+    let mut api = ApiConfig::new(auth);
+    api.engines = costkit_shell::report::engines(ports.blobs.clone(), &c.monitors_key).await?;
+    api.blobs = Some(ports.blobs.clone());
+    // Slice owners: a month's FOCUS prefix holds every daily re-delivery.
+    api.state = Some(ports.state.clone());
+    let reports = costkit_http::router(Arc::new(OpenEach(ports.store.clone())), api);
+    let triggers = Router::new()
+        .route("/scheduler/ingest", post(scheduler_ingest))
+        .route("/scheduler/report", post(scheduler_report))
+        .route("/pubsub/{step}", post(push))
+        .with_state(app);
+    Ok(triggers.merge(reports))
+}
+
+/// An error answer: the status and `{"error": "..."}`.
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({"error": message.to_string()}))).into_response()
+}
+
+/// A failed flow: 400 when retrying cannot help, 503 when it may.
+fn flow_failure(what: &str, e: &FlowError) -> Response {
+    let permanent = e.is_permanent();
+    tracing::error!(what, permanent, error = %e, "request failed");
+    let status = if permanent {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    error(status, format!("{what}: {e}"))
+}
+
+/// Checks the push token when configured; `Err` is the answer to send.
+async fn authorize(app: &App, headers: &HeaderMap, what: &str) -> Result<(), Response> {
+    let Some(verifier) = &app.push_auth else {
+        return Ok(());
+    };
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match verifier.verify(header).await {
+        Ok(claims) => {
+            tracing::debug!(what, sub = %claims.sub, email = claims.email.as_deref().unwrap_or(""), "push token verified");
+            Ok(())
+        }
+        Err(e @ PushAuthError::Keys { .. }) => {
+            tracing::error!(what, error = %e, "push token not checked: keys unavailable");
+            Err(error(StatusCode::SERVICE_UNAVAILABLE, e))
+        }
+        Err(e) => {
+            tracing::warn!(what, error = %e, "push request refused");
+            let mut r = error(StatusCode::UNAUTHORIZED, e);
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            Err(r)
+        }
+    }
+}
+
+/// The run's clock: Cloud Scheduler's `X-CloudScheduler-ScheduleTime` (so a retried attempt of
+/// the same run plans the same months and queues the same job ids), else now.
+fn schedule_time(headers: &HeaderMap) -> DateTime<Utc> {
+    headers
+        .get("x-cloudscheduler-scheduletime")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
+/// The scheduled ingest. An empty body is the daily run; `{"start":"2024-08-01","end":
+/// "2024-10-01"}` (end exclusive) a backfill (`gcloud scheduler jobs run` with a one-off job, or
+/// any authorized POST).
+async fn scheduler_ingest(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&app, &headers, "ingest").await {
+        return r;
+    }
+    let now = schedule_time(&headers);
+    let result = async {
+        let detail: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| FlowError::Invalid(format!("request body: {e}")))?
+        };
+        let request = costkit_shell::backfill_request(&detail)?;
+        let source = app.wiring.source.clone().ok_or_else(|| {
+            FlowError::Invalid("no billing source: set COSTKIT_BILLING_TABLE".into())
+        })?;
+        let (blobs, queue) = (app.wiring.ports.blobs.clone(), app.wiring.normalize.clone());
+        let months = app.config.history_months;
+        costkit_shell::blocking(move || {
+            costkit_shell::scheduled_ingest(&*source, &*blobs, &*queue, &request, months, now)
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => flow_failure("ingest", &e),
+    }
+}
+
+/// The scheduled report (monthly): `reports/<YYYY-MM>.csv` in the bucket.
+async fn scheduler_report(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&app, &headers, "report").await {
+        return r;
+    }
+    let ports = &app.wiring.ports;
+    let result = costkit_shell::report::scheduled_report(
+        Arc::new(OpenEach(ports.store.clone())),
+        ports.blobs.clone(),
+        schedule_time(&headers),
+    )
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => flow_failure("scheduled report", &e),
+    }
+}
+
+/// A Pub/Sub push to `/pubsub/{step}`.
+async fn push(
+    State(app): State<App>,
+    Path(step): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !STEPS.contains(&step.as_str()) {
+        return error(StatusCode::NOT_FOUND, format!("no step `{step}`"));
+    }
+    if let Err(r) = authorize(&app, &headers, &step).await {
+        return r;
+    }
+    let envelope = match PushEnvelope::parse(&body) {
+        Ok(e) => e,
+        Err(m) => {
+            tracing::warn!(step, error = %m, "push refused");
+            return error(StatusCode::BAD_REQUEST, m);
+        }
+    };
+    let m = &envelope.message;
+    tracing::info!(step, message_id = %m.message_id, subscription = %envelope.subscription, delivery_attempt = envelope.delivery_attempt, "push received");
+    // The publish time is the step's clock: a redelivery evaluates the same moment.
+    let now = m.publish_time.unwrap_or_else(Utc::now);
+    let (result, text) = match m.text() {
+        Ok(text) => (
+            run_body(&step, &text, &app.wiring.ports, &app.settings(), now).await,
+            text,
+        ),
+        Err(why) => (
+            Err(FlowError::Invalid(why)),
+            m.data.clone().unwrap_or_default(),
+        ),
+    };
+    let outcome = settle(
+        &step,
+        result,
+        &text,
+        &m.message_id,
+        app.wiring.dead_letter.clone(),
+        &app.config.dead_letter_topic,
+    )
+    .await;
+    match outcome {
+        Ok(Consumed::Done(v)) => {
+            Json(json!({"messageId": m.message_id, "result": v})).into_response()
+        }
+        Ok(Consumed::DeadLettered(why)) => {
+            Json(json!({"messageId": m.message_id, "deadLettered": why})).into_response()
+        }
+        Err(e) => flow_failure(&step, &e),
+    }
+}
