@@ -21,10 +21,12 @@ INFRA_PID=$!
 MOTO_STARTED=""
 SINKS_STARTED=""
 AZURITE_STARTED=""
+GCP_EMU_STARTED=""
 cleanup() {
   if [ -n "$MOTO_STARTED" ]; then scripts/moto.sh stop || true; fi
   if [ -n "$SINKS_STARTED" ]; then scripts/notify-sinks.sh stop || true; fi
   if [ -n "$AZURITE_STARTED" ]; then scripts/azurite.sh stop || true; fi
+  if [ -n "$GCP_EMU_STARTED" ]; then scripts/gcp-emulators.sh stop || true; fi
   kill -- "-$INFRA_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -68,6 +70,14 @@ step "Azurite (Azure Storage emulator for adapters/azure and the Azure handler)"
 scripts/azurite.sh start
 AZURITE_STARTED=1
 eval "$(scripts/azurite.sh env)"
+
+step "Google Cloud emulators (Firestore, Pub/Sub, GCS, BigQuery for adapters/gcp)"
+# google-cloud-cli's Firestore and Pub/Sub emulators, PyPI cloudbox (GCS) and bqemulator
+# (BigQuery) from a cache dir outside the repo, loopback only, in memory, stopped by their PIDs on
+# exit. The GCP tests fail (never skip) without them.
+scripts/gcp-emulators.sh start
+GCP_EMU_STARTED=1
+eval "$(scripts/gcp-emulators.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt

@@ -152,7 +152,7 @@ impl CostManagement {
                     h.insert("authorization", v(&format!("Bearer {token}"))?);
                     h.insert("content-type", v("application/json")?);
                     *req.body_mut() = Some(body.clone().into());
-                    Ok(req)
+                    Ok::<_, AzureError>(req)
                 })
                 .await?;
             let status = resp.status().as_u16();

@@ -112,6 +112,27 @@ impl AzureError {
     }
 }
 
+impl From<costkit_rest::RestError> for AzureError {
+    fn from(e: costkit_rest::RestError) -> AzureError {
+        match e {
+            costkit_rest::RestError::Client(m) => AzureError::Config(format!("HTTP client: {m}")),
+            costkit_rest::RestError::RetriesExhausted {
+                service,
+                operation,
+                what,
+                attempts,
+                last,
+            } => AzureError::RetriesExhausted {
+                service,
+                operation,
+                what,
+                attempts,
+                last,
+            },
+        }
+    }
+}
+
 impl From<AzureError> for StoreError {
     fn from(e: AzureError) -> StoreError {
         match e {

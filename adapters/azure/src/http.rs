@@ -1,80 +1,36 @@
-//! One HTTP client and the retry policy every Azure call goes through.
+//! The Azure side of the shared REST transport (`costkit-rest`): Azure's own wait headers and
+//! error bodies.
 //!
-//! Retried: network errors and the statuses that mean "later" (408, 429, 500, 502, 503, 504).
-//! The wait honours what the service asks for: the longest of `x-ms-retry-after-ms`,
-//! `Retry-After` (seconds or an HTTP date) and Cost Management's
-//! `x-ms-ratelimit-microsoft.costmanagement-*-retry-after` headers (seconds). Without such a header the wait is exponential backoff with full jitter. A service
-//! asking for a longer wait than [`RetryPolicy::max_wait`] ends the attempts with a clear error
-//! instead of holding a function for minutes.
+//! Retried (by `costkit-rest`): network errors and 408, 429, 500, 502, 503, 504. The wait
+//! honours what the service asks for: the longest of `Retry-After` (seconds or an HTTP date,
+//! read by `costkit-rest`), `x-ms-retry-after-ms` and Cost Management's
+//! `x-ms-ratelimit-microsoft.costmanagement-*-retry-after` headers (seconds, read here by
+//! [`azure_waits`]). Build Azure transports with [`transport`], which installs that hook.
 
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::{Request, Response, StatusCode};
+use reqwest::Response;
+
+pub use costkit_rest::{error_chain, is_transient, Call, RetryPolicy, Transport};
 
 use crate::error::AzureError;
 
-/// Bounded retries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Total attempts, the first one included (at least 1).
-    pub max_attempts: u32,
-    /// Cap of the first backoff wait; doubles after every attempt.
-    pub base: Duration,
-    /// Upper bound of a backoff wait.
-    pub max_delay: Duration,
-    /// Longest wait a service may ask for (`Retry-After`); longer ones fail at once.
-    pub max_wait: Duration,
+/// A transport for Azure calls: the shared client and retries, with [`azure_waits`] installed.
+pub fn transport(retry: RetryPolicy) -> Result<Transport, AzureError> {
+    Ok(Transport::new(retry)?.with_wait_headers(azure_waits))
 }
 
-impl Default for RetryPolicy {
-    /// 6 attempts, backoff caps 200 ms ... 10 s, server-requested waits up to 60 s.
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            max_wait: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// A random wait in `[0, min(max_delay, base * 2^(attempt-1))]` (full jitter).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let cap = self
-            .base
-            .checked_mul(factor)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay);
-        let cap = u64::try_from(cap.as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(fastrand::u64(0..=cap))
-    }
-}
-
-/// True for the statuses worth another attempt.
-pub fn is_transient(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// The wait a response asks for, if any (see the module docs for the headers read).
-pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+/// The waits Azure asks for beyond `Retry-After`: `x-ms-retry-after-ms` and Cost Management's
+/// per-dimension `x-ms-ratelimit-microsoft.costmanagement-*-retry-after` (the longest wins).
+pub fn azure_waits(headers: &HeaderMap) -> Option<Duration> {
     let mut waits = Vec::new();
-    if let Some(ms) = text("x-ms-retry-after-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(ms) = headers
+        .get("x-ms-retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         waits.push(Duration::from_millis(ms));
-    }
-    if let Some(v) = text("retry-after") {
-        let v = v.trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            waits.push(Duration::from_secs(secs));
-        } else if let Ok(at) = chrono::DateTime::parse_from_rfc2822(v) {
-            let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
-            waits.push(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
-        }
     }
     // Cost Management sends one per throttling dimension (qpu, entity, tenant): all must pass.
     waits.extend(
@@ -91,111 +47,12 @@ pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     waits.into_iter().max()
 }
 
-/// `e` with its sources, so "error sending request" says why.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// What a call is, for errors and logs.
-#[derive(Clone, Debug)]
-pub struct Call<'a> {
-    /// Service name.
-    pub service: &'static str,
-    /// Operation name.
-    pub operation: &'static str,
-    /// The object concerned.
-    pub what: &'a str,
-}
-
-/// The shared HTTP client with the retry policy.
-#[derive(Clone, Debug)]
-pub struct Transport {
-    /// The client (one connection pool per process).
-    pub client: reqwest::Client,
-    /// Retries.
-    pub retry: RetryPolicy,
-}
-
-impl Transport {
-    /// A rustls client with sensible timeouts.
-    pub fn new(retry: RetryPolicy) -> Result<Transport, AzureError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| AzureError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Transport { client, retry })
-    }
-
-    /// Sends the request `build` makes (called again for every attempt: fresh date, fresh
-    /// signature), retrying transient failures. Returns the first non-transient response, which
-    /// may be an error status: the caller decides what 404 or 409 mean.
-    pub async fn send<F, Fut>(&self, call: &Call<'_>, mut build: F) -> Result<Response, AzureError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Request, AzureError>>,
-    {
-        let max = self.retry.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let req = build().await?;
-            let (last, wait) = match self.client.execute(req).await {
-                Ok(resp) if is_transient(resp.status()) => {
-                    let wait = requested_wait(resp.headers());
-                    let status = resp.status();
-                    let body = resp.text().await.unwrap_or_default();
-                    (
-                        format!(
-                            "HTTP {status}: {}",
-                            body.chars().take(300).collect::<String>()
-                        ),
-                        wait,
-                    )
-                }
-                Ok(resp) => return Ok(resp),
-                Err(e) => (error_chain(&e), None),
-            };
-            let give_up = |last: String| AzureError::RetriesExhausted {
-                service: call.service,
-                operation: call.operation,
-                what: call.what.to_string(),
-                attempts: attempt,
-                last,
-            };
-            if attempt >= max {
-                return Err(give_up(last));
-            }
-            let delay = match wait {
-                Some(w) if w > self.retry.max_wait => {
-                    return Err(give_up(format!(
-                        "{last} (the service asks to wait {} s, more than the {} s allowed)",
-                        w.as_secs(),
-                        self.retry.max_wait.as_secs()
-                    )))
-                }
-                Some(w) => w,
-                None => self.retry.backoff(attempt),
-            };
-            tracing::debug!(
-                service = call.service,
-                operation = call.operation,
-                what = call.what,
-                attempt,
-                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %last,
-                "transient failure; retrying"
-            );
-            tokio::time::sleep(delay).await;
-        }
-    }
+/// The wait an Azure response asks for, if any (see the module docs for the headers read).
+pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
+    costkit_rest::retry_after(headers)
+        .into_iter()
+        .chain(azure_waits(headers))
+        .max()
 }
 
 /// Turns an error response into [`AzureError::Api`], reading the service's code and message
@@ -272,6 +129,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-ms-retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(requested_wait(&h), Some(Duration::from_millis(250)));
+        let t = transport(RetryPolicy::default()).expect("transport");
+        assert_eq!(
+            t.requested_wait(&h),
+            Some(Duration::from_millis(250)),
+            "Azure transports read Azure's headers"
+        );
     }
 
     #[test]
@@ -301,20 +164,5 @@ mod tests {
         assert_eq!(parse_error_body(arm).0.as_deref(), Some("429"));
         let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>";
         assert_eq!(parse_error_body(xml).0.as_deref(), Some("BlobNotFound"));
-    }
-
-    #[test]
-    fn backoff_is_capped_and_random() {
-        let p = RetryPolicy {
-            max_attempts: 9,
-            base: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-            max_wait: Duration::from_secs(5),
-        };
-        for a in 1..20 {
-            assert!(p.backoff(a) <= Duration::from_secs(1));
-        }
-        let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| p.backoff(4)).collect();
-        assert!(waits.len() > 40);
     }
 }

@@ -144,7 +144,7 @@ impl Storage {
         retry: RetryPolicy,
     ) -> Result<Storage, AzureError> {
         Ok(Storage {
-            transport: Transport::new(retry)?,
+            transport: crate::http::transport(retry)?,
             auth,
             blob: parse_url("BlobEndpoint", blob)?,
             queue: parse_url("QueueEndpoint", queue)?,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use costkit_azure::auth::{TokenKind, TokenSource, ARM_RESOURCE};
 use costkit_azure::cost_management::{CmQuery, CmSource, CostManagement};
-use costkit_azure::http::{RetryPolicy, Transport};
+use costkit_azure::http::RetryPolicy;
 use costkit_azure::testkit::Replay;
 use costkit_core::breakdown::DayRange;
 use costkit_core::flow::ingest::CostSource;
@@ -50,7 +50,7 @@ fn client(base: &str) -> CostManagement {
         ARM_RESOURCE,
     );
     CostManagement::new(
-        Transport::new(policy()).expect("transport"),
+        costkit_azure::http::transport(policy()).expect("transport"),
         Arc::new(tokens),
         base,
     )

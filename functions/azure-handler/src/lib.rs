@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use costkit_azure::auth::{TokenSource, ARM_RESOURCE};
 use costkit_azure::cost_management::{CmSource, CostManagement, ARM_ENDPOINT};
-use costkit_azure::http::{RetryPolicy, Transport};
+use costkit_azure::http::RetryPolicy;
 use costkit_azure::ports::{AzBlobs, AzQueue, FanOut, QueuePublisher, TableState};
 use costkit_azure::{Storage, TableStore};
 use costkit_core::flow::messages::Message;
@@ -174,7 +174,7 @@ impl App {
         let storage = Storage::from_env(RetryPolicy::default())?;
         let cm = match TokenSource::from_env(ARM_RESOURCE) {
             Some(t) => Some(CostManagement::new(
-                Transport::new(cost_management_retry())?,
+                costkit_azure::http::transport(cost_management_retry())?,
                 Arc::new(t),
                 &config.cost_management_endpoint,
             )?),

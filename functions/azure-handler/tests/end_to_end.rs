@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use costkit_azure::auth::{SharedKey, StorageAuth, TokenKind, TokenSource, ARM_RESOURCE};
 use costkit_azure::cost_management::CostManagement;
-use costkit_azure::http::{RetryPolicy, Transport};
+use costkit_azure::http::RetryPolicy;
 use costkit_azure::queue::{ReceivedMessage, StorageQueue};
 use costkit_azure::testkit::Replay;
 use costkit_azure::Storage;
@@ -79,7 +79,7 @@ fn world() -> World {
         max_wait: std::time::Duration::from_secs(5),
     };
     let cm = CostManagement::new(
-        Transport::new(retry).expect("transport"),
+        costkit_azure::http::transport(retry).expect("transport"),
         Arc::new(tokens),
         &base,
     )

@@ -12,10 +12,12 @@
 //! * [`forecast`]: the [`PeriodForecaster`] seam, the default [`SeasonalForecaster`] and the
 //!   [`LinearRunRate`] method.
 //! * [`alerts`]: the state machine.
+//! * [`gcp_notification`]: Google Cloud Billing budget notifications (Pub/Sub) as findings.
 
 pub mod alerts;
 pub mod config;
 pub mod forecast;
+pub mod gcp_notification;
 pub mod period;
 pub mod spend;
 

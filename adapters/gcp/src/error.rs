@@ -1,0 +1,194 @@
+//! The adapter's error type.
+
+use costkit_core::ports::PortError;
+use costkit_core::store::StoreError;
+use costkit_rest::RestError;
+use thiserror::Error;
+
+/// Errors from the Google Cloud adapters. Every variant names the service call and the object
+/// concerned.
+#[derive(Debug, Error)]
+pub enum GcpError {
+    /// The service answered with an error status (after the retries the policy allows).
+    #[error("{service} {operation} {what}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Api {
+        /// `Firestore`, `Pub/Sub`, `Cloud Storage`, `BigQuery`, `metadata server`.
+        service: &'static str,
+        /// The operation (`commit`, `publish`, `objects.insert`...).
+        operation: &'static str,
+        /// The document, topic, object or table.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Google's canonical status (`ABORTED`, `ALREADY_EXISTS`, `FAILED_PRECONDITION`...) or
+        /// the JSON API's reason (`notFound`).
+        code: Option<String>,
+        /// The service's message.
+        message: String,
+    },
+    /// A throttled or transient failure persisted through every allowed attempt.
+    #[error("{service} {operation} {what}: gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// Service.
+        service: &'static str,
+        /// Operation.
+        operation: &'static str,
+        /// The object concerned.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// Missing or invalid configuration (environment variables, endpoints, project id).
+    #[error("Google Cloud configuration: {0}")]
+    Config(String),
+    /// A local file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// Data read from Google Cloud is not what costkit wrote or expects.
+    #[error("invalid data from {what}: {message}")]
+    Invalid {
+        /// Where it came from (document, object, message, response).
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl GcpError {
+    /// The HTTP status of a [`GcpError::Api`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GcpError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Google's status or reason, when there is one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            GcpError::Api { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// 404: the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// A conditional write lost: the document exists (`ALREADY_EXISTS`), its `updateTime`
+    /// changed (`FAILED_PRECONDITION`), or an object generation precondition failed (412).
+    pub fn is_conflict(&self) -> bool {
+        match self.status() {
+            Some(412) => true,
+            Some(409) => self.code() != Some("ABORTED"),
+            Some(400) => self.code() == Some("FAILED_PRECONDITION"),
+            _ => false,
+        }
+    }
+
+    /// Transaction contention (`ABORTED`): the whole commit is worth another attempt.
+    pub fn is_aborted(&self) -> bool {
+        self.code() == Some("ABORTED")
+    }
+
+    #[allow(dead_code)] // Cloud Storage file transfers (next step) use it.
+    pub(crate) fn io(path: impl std::fmt::Display, e: impl std::fmt::Display) -> GcpError {
+        GcpError::Io {
+            path: path.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(what: impl Into<String>, message: impl std::fmt::Display) -> GcpError {
+        GcpError::Invalid {
+            what: what.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The port error for a failure about `what`: 404 is [`PortError::NotFound`], a lost
+    /// conditional write [`PortError::Conflict`].
+    pub fn into_port(self, what: &str) -> PortError {
+        if self.is_not_found() {
+            PortError::NotFound(what.to_string())
+        } else if self.is_conflict() {
+            PortError::Conflict(what.to_string())
+        } else {
+            PortError::backend(what, self)
+        }
+    }
+}
+
+impl From<RestError> for GcpError {
+    fn from(e: RestError) -> GcpError {
+        match e {
+            RestError::Client(m) => GcpError::Config(format!("HTTP client: {m}")),
+            RestError::RetriesExhausted {
+                service,
+                operation,
+                what,
+                attempts,
+                last,
+            } => GcpError::RetriesExhausted {
+                service,
+                operation,
+                what,
+                attempts,
+                last,
+            },
+        }
+    }
+}
+
+impl From<GcpError> for StoreError {
+    fn from(e: GcpError) -> StoreError {
+        match e {
+            GcpError::Invalid { .. } => StoreError::Corrupt(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> GcpError {
+        GcpError::Api {
+            service: "Firestore",
+            operation: "commit",
+            what: "doc".into(),
+            status,
+            code: Some(code.into()),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn lost_preconditions_are_conflicts_and_contention_is_not() {
+        assert!(api(409, "ALREADY_EXISTS").is_conflict());
+        assert!(api(400, "FAILED_PRECONDITION").is_conflict());
+        assert!(api(412, "conditionNotMet").is_conflict());
+        assert!(!api(409, "ABORTED").is_conflict());
+        assert!(api(409, "ABORTED").is_aborted());
+        assert!(!api(400, "INVALID_ARGUMENT").is_conflict());
+        assert!(matches!(
+            api(409, "ALREADY_EXISTS").into_port("k"),
+            PortError::Conflict(_)
+        ));
+        assert!(matches!(
+            api(404, "NOT_FOUND").into_port("k"),
+            PortError::NotFound(_)
+        ));
+        let text = api(409, "ABORTED").to_string();
+        assert_eq!(text, "Firestore commit doc: HTTP 409 (ABORTED): m");
+    }
+}
