@@ -8,6 +8,7 @@
 //! | `POST /pubsub/budget-check` | push subscription on the data-updated topic | budgets → findings topic |
 //! | `POST /pubsub/anomaly` | a second push subscription on the data-updated topic | monitors → findings topic |
 //! | `POST /pubsub/notify` | push subscription on the findings topic | finding → alerts topic, once (receipt in Firestore) |
+//! | `POST /pubsub/budget-notification` | push subscription on a Cloud Billing budget's topic | a crossed threshold → findings topic (status updates ignored) |
 //! | `GET /reports/…`, `/focus/…`, `/dashboard`, `/healthz` | people, scripts | the shared report router (`costkit-http`) |
 //!
 //! Each step is the shell-neutral code of `costkit-shell`; this crate only reads the platform's
@@ -39,7 +40,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use costkit_core::budget::gcp_notification::BudgetNotification;
 use costkit_core::flow::ingest::CostSource;
+use costkit_core::flow::messages::Message;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::Queue;
 use costkit_http::ApiConfig;
@@ -52,6 +55,9 @@ use push_auth::{PushAuth, PushAuthConfig, PushAuthError, GOOGLE_JWKS_URL};
 
 /// The channel name in delivery receipts (`delivery/pubsub/<finding id>`).
 pub const CHANNEL: &str = "pubsub";
+
+/// The route of Cloud Billing budget notifications (`/pubsub/budget-notification`).
+pub const BUDGET_NOTIFICATION: &str = "budget-notification";
 
 /// Settings (environment variables of the Cloud Run service; defaults match `infra/gcp`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +81,6 @@ pub struct Config {
     /// `COSTKIT_DEAD_LETTER_TOPIC` (default `costkit-dead-letter`): messages that can never
     /// succeed; also the subscriptions' dead-letter topic in `infra/gcp`.
     pub dead_letter_topic: String,
-    /// `COSTKIT_BILLING_TABLE`: the billing export table or FOCUS view ingest queries
-    /// (`project.dataset.table`).
-    pub billing_table: Option<String>,
     /// `COSTKIT_HISTORY_MONTHS` (default 13, at most 60).
     pub history_months: u32,
     /// `COSTKIT_BUDGETS_KEY` (default `config/budgets.yaml`).
@@ -106,7 +109,6 @@ impl Default for Config {
             findings_topic: "costkit-findings".into(),
             alerts_topic: "costkit-alerts".into(),
             dead_letter_topic: "costkit-dead-letter".into(),
-            billing_table: None,
             history_months: 13,
             budgets_key: "config/budgets.yaml".into(),
             monitors_key: "config/monitors.yaml".into(),
@@ -135,7 +137,6 @@ impl Config {
             findings_topic: var("COSTKIT_FINDINGS_TOPIC").unwrap_or(d.findings_topic),
             alerts_topic: var("COSTKIT_ALERTS_TOPIC").unwrap_or(d.alerts_topic),
             dead_letter_topic: var("COSTKIT_DEAD_LETTER_TOPIC").unwrap_or(d.dead_letter_topic),
-            billing_table: var("COSTKIT_BILLING_TABLE"),
             history_months: costkit_shell::env_months(
                 "COSTKIT_HISTORY_MONTHS",
                 60,
@@ -335,7 +336,7 @@ async fn push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !STEPS.contains(&step.as_str()) {
+    if !STEPS.contains(&step.as_str()) && step != BUDGET_NOTIFICATION {
         return error(StatusCode::NOT_FOUND, format!("no step `{step}`"));
     }
     if let Err(r) = authorize(&app, &headers, &step).await {
@@ -353,6 +354,10 @@ async fn push(
     // The publish time is the step's clock: a redelivery evaluates the same moment.
     let now = m.publish_time.unwrap_or_else(Utc::now);
     let (result, text) = match m.text() {
+        Ok(text) if step == BUDGET_NOTIFICATION => (
+            budget_notification(&app, &text, &m.attributes, now).await,
+            text,
+        ),
         Ok(text) => (
             run_body(&step, &text, &app.wiring.ports, &app.settings(), now).await,
             text,
@@ -380,4 +385,28 @@ async fn push(
         }
         Err(e) => flow_failure(&step, &e),
     }
+}
+
+/// A Cloud Billing budget notification: a crossed threshold becomes a finding on the findings
+/// topic (its id is stable per budget, interval and threshold, so the notify step sends each
+/// crossing once however often Google repeats it); a status update is acknowledged and dropped.
+async fn budget_notification(
+    app: &App,
+    text: &str,
+    attributes: &std::collections::BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Value, FlowError> {
+    let notification = BudgetNotification::parse(text.as_bytes(), attributes)
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let Some(finding) = notification.finding(now) else {
+        tracing::info!(budget = %notification.budget_name, budget_id = %notification.budget_id, "budget status update: no threshold crossed");
+        return Ok(json!({"finding": null}));
+    };
+    let msg = Message::Finding(finding);
+    let findings = app.wiring.ports.findings.clone();
+    let (body, id) = (msg.to_json(), msg.dedup_id());
+    let sent = id.clone();
+    costkit_shell::blocking(move || Ok(findings.send(&body, &id)?)).await?;
+    tracing::info!(finding_id = %sent, budget = %notification.budget_name, "budget notification forwarded");
+    Ok(json!({"finding": sent}))
 }

@@ -297,3 +297,153 @@ fn without_a_billing_source_ingest_fails_and_says_what_to_set() {
     assert!(a.text.contains("COSTKIT_BILLING_TABLE"), "{}", a.text);
     assert!(w.normalize.is_empty());
 }
+
+fn sample(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../events/gcp/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample")).expect("sample JSON")
+}
+
+/// Replays a Cloud Scheduler sample (`events/gcp/scheduler-*.json`) on the router.
+fn replay_scheduler(w: &World, name: &str) -> Answer {
+    let s = sample(name);
+    let mut b = axum::http::Request::builder()
+        .method(s["method"].as_str().expect("method"))
+        .uri(s["path"].as_str().expect("path"));
+    for (k, v) in s["headers"].as_object().expect("headers") {
+        b = b.header(k.as_str(), v.as_str().expect("header value"));
+    }
+    let body = s["body"].as_str().expect("body").to_string();
+    w.call(b.body(axum::body::Body::from(body)).expect("request"))
+}
+
+#[test]
+fn the_sample_requests_are_what_the_routes_accept() {
+    let w = world();
+    let daily = replay_scheduler(&w, "scheduler-ingest-daily.json");
+    assert_eq!(daily.status, 200, "{}", daily.text);
+    assert_eq!(daily.json()["jobs"].as_array().map(Vec::len), Some(1));
+    let backfill = replay_scheduler(&w, "scheduler-ingest-backfill.json");
+    assert_eq!(backfill.status, 200, "{}", backfill.text);
+    let jobs = backfill.json()["jobs"].clone();
+    assert_eq!(jobs[0]["start"], "2026-01-01");
+    assert_eq!(jobs[1]["end"], "2026-03-01");
+    w.take(&w.normalize).iter().take(1).for_each(|m| {
+        assert_eq!(
+            w.push("normalize", m, "1", "2026-03-15T06:00:05Z").status,
+            200
+        );
+    });
+    let report = replay_scheduler(&w, "scheduler-report-monthly.json");
+    assert_eq!(report.status, 200, "{}", report.text);
+    assert_eq!(
+        report.json()["report"],
+        "reports/2026-03.csv",
+        "on April 1st: March"
+    );
+
+    let decode = |name: &str| {
+        let env = sample(name);
+        let parsed = costkit_gcp_handler::pubsub::PushEnvelope::parse(env.to_string().as_bytes())
+            .expect("envelope");
+        assert!(!parsed.message.message_id.is_empty(), "{name}");
+        assert!(parsed.message.publish_time.is_some(), "{name}");
+        (env, parsed.message.text().expect("data"))
+    };
+    let (_, job) = decode("pubsub-normalize.json");
+    assert!(matches!(
+        Message::from_json(&job),
+        Ok(Message::Normalize(_))
+    ));
+    let (env, update) = decode("pubsub-data-updated.json");
+    assert!(matches!(
+        Message::from_json(&update),
+        Ok(Message::DataUpdated(_))
+    ));
+    let a = w.push_raw("budget-check", &env, None);
+    assert_eq!(a.status, 200, "{}", a.text);
+    let (env, finding) = decode("pubsub-finding.json");
+    assert!(matches!(
+        Message::from_json(&finding),
+        Ok(Message::Finding(_))
+    ));
+    let n = w.push_raw("notify", &env, None);
+    assert_eq!(n.json()["result"]["delivery"], "Sent", "{}", n.text);
+    let (env, _) = decode("pubsub-budget-notification.json");
+    let b = w.push_raw("budget-notification", &env, None);
+    assert_eq!(b.status, 200, "{}", b.text);
+    assert!(b.json()["result"]["finding"].is_string(), "{}", b.text);
+}
+
+#[test]
+fn budget_notifications_become_findings_sent_once() {
+    let w = world();
+    // The documented push delivery (tests/fixtures/gcp/budget): a forecast crossing at 90 %.
+    let path = format!(
+        "{}/../../tests/fixtures/gcp/budget/push-envelope.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let a = w.push_raw("budget-notification", &env, None);
+    assert_eq!(a.status, 200, "{}", a.text);
+    let id = a.json()["result"]["finding"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // Google repeats the notification several times a day: the same finding id each time.
+    let b = w.push_raw("budget-notification", &env, None);
+    assert_eq!(b.json()["result"]["finding"], id.as_str());
+    let findings = w.take(&w.findings);
+    assert_eq!(findings.len(), 2);
+    for (i, f) in findings.iter().enumerate() {
+        let r = w.push("notify", f, &format!("70{i}"), "2024-09-20T16:01:05Z");
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let alerts = w.alerts();
+    assert_eq!(alerts.len(), 1, "one crossing, one alert");
+    let body = alerts[0]["body"].as_str().unwrap_or("");
+    assert!(body.contains("1157.33 EUR"), "{body}");
+    assert!(body.contains("1500.00 EUR"), "{body}");
+
+    // A status update (no threshold crossed) is acknowledged and sends nothing.
+    let status = json!({"budgetDisplayName": "prod-monthly", "costAmount": 12.5, "costIntervalStart": "2024-09-01T07:00:00Z", "budgetAmount": 1500.0, "budgetAmountType": "SPECIFIED_AMOUNT", "currencyCode": "EUR"});
+    let attrs = env["message"]["attributes"].clone();
+    let s = w.push_raw(
+        "budget-notification",
+        &envelope(
+            "budget-notification",
+            &status.to_string(),
+            "801",
+            "2024-09-20T17:00:00Z",
+            &attrs,
+        ),
+        None,
+    );
+    assert_eq!(s.status, 200, "{}", s.text);
+    assert!(s.json()["result"]["finding"].is_null());
+    assert!(w.findings.is_empty());
+
+    // A notification that cannot be read goes to the dead-letter topic, acknowledged.
+    let bad = json!({"budgetDisplayName": "prod-monthly", "alertThresholdExceeded": 0.5, "costAmount": "lots", "costIntervalStart": "2024-09-01T07:00:00Z", "budgetAmount": 1500.0, "currencyCode": "EUR"});
+    let d = w.push_raw(
+        "budget-notification",
+        &envelope(
+            "budget-notification",
+            &bad.to_string(),
+            "802",
+            "2024-09-20T17:00:00Z",
+            &attrs,
+        ),
+        None,
+    );
+    assert_eq!(d.status, 200, "{}", d.text);
+    assert!(
+        d.json()["deadLettered"]
+            .as_str()
+            .is_some_and(|m| m.contains("costAmount")),
+        "{}",
+        d.text
+    );
+    assert_eq!(w.take(&w.dead_letter).len(), 1);
+    assert!(w.findings.is_empty());
+}
