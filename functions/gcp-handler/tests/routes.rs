@@ -14,13 +14,7 @@ fn schedule_to_report_with_local_ports() {
     let w = world();
 
     // 1. Cloud Scheduler → ingest: March 1–14 in two pages, one normalize job.
-    let a = w.scheduler(
-        "/scheduler/ingest",
-        "costkit-ingest-daily",
-        "2026-03-15T06:00:00Z",
-        "",
-        None,
-    );
+    let a = w.ingest("");
     assert_eq!(a.status, 200, "{}", a.text);
     let out = a.json();
     assert_eq!(out["jobs"][0]["start"], "2026-03-01");
@@ -152,13 +146,7 @@ fn schedule_to_report_with_local_ports() {
 #[test]
 fn a_backfill_body_plans_its_months_and_a_bad_one_is_refused() {
     let w = world();
-    let a = w.scheduler(
-        "/scheduler/ingest",
-        "costkit-backfill",
-        "2026-03-15T06:00:00Z",
-        r#"{"start":"2026-02-01","end":"2026-03-15"}"#,
-        None,
-    );
+    let a = w.ingest(r#"{"start":"2026-02-01","end":"2026-03-15"}"#);
     assert_eq!(a.status, 200, "{}", a.text);
     let jobs = a.json()["jobs"].as_array().cloned().unwrap_or_default();
     assert_eq!(jobs.len(), 2, "{}", a.text);
@@ -171,13 +159,7 @@ fn a_backfill_body_plans_its_months_and_a_bad_one_is_refused() {
     assert_eq!(jobs[1]["end"], "2026-03-15");
 
     // The same schedule time plans the same job ids (a retried attempt queues the same jobs).
-    let b = w.scheduler(
-        "/scheduler/ingest",
-        "costkit-backfill",
-        "2026-03-15T06:00:00Z",
-        r#"{"start":"2026-02-01","end":"2026-03-15"}"#,
-        None,
-    );
+    let b = w.ingest(r#"{"start":"2026-02-01","end":"2026-03-15"}"#);
     assert_eq!(b.json()["jobs"], a.json()["jobs"]);
 
     for bad in [
@@ -185,13 +167,7 @@ fn a_backfill_body_plans_its_months_and_a_bad_one_is_refused() {
         r#"{"from":"2026-03-01"}"#,
         "not json",
     ] {
-        let r = w.scheduler(
-            "/scheduler/ingest",
-            "costkit-backfill",
-            "2026-03-15T06:00:00Z",
-            bad,
-            None,
-        );
+        let r = w.ingest(bad);
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
         assert!(r.json()["error"]
             .as_str()
@@ -286,13 +262,7 @@ fn without_a_billing_source_ingest_fails_and_says_what_to_set() {
         w.rt.block_on(costkit_gcp_handler::router(w.app.clone()))
             .expect("router");
     w.router = router;
-    let a = w.scheduler(
-        "/scheduler/ingest",
-        "costkit-ingest-daily",
-        "2026-03-15T06:00:00Z",
-        "",
-        None,
-    );
+    let a = w.ingest("");
     assert_eq!(a.status, 400, "{}", a.text);
     assert!(a.text.contains("COSTKIT_BILLING_TABLE"), "{}", a.text);
     assert!(w.normalize.is_empty());

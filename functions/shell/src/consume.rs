@@ -77,23 +77,24 @@ pub async fn run_message(
             .await?;
             Ok(json!({"outcome": format!("{outcome:?}")}))
         }
-        ("budget-check", Message::DataUpdated(_)) => {
-            let key = settings.budgets_key.clone();
-            let run = crate::blocking(move || {
+        (step @ ("budget-check" | "anomaly"), Message::DataUpdated(_)) => {
+            let budgets = step == "budget-check";
+            let key = if budgets {
+                settings.budgets_key.clone()
+            } else {
+                settings.monitors_key.clone()
+            };
+            let findings = crate::blocking(move || {
                 let store = (p.store)()?;
-                crate::budget_check(&*store, &*p.blobs, &*p.state, &*p.findings, &key, now)
+                let (s, b, st, f) = (&*store, &*p.blobs, &*p.state, &*p.findings);
+                Ok(if budgets {
+                    crate::budget_check(s, b, st, f, &key, now)?.findings.len()
+                } else {
+                    crate::anomaly_check(s, b, st, f, &key, now)?.findings.len()
+                })
             })
             .await?;
-            Ok(json!({"findings": run.findings.len()}))
-        }
-        ("anomaly", Message::DataUpdated(_)) => {
-            let key = settings.monitors_key.clone();
-            let run = crate::blocking(move || {
-                let store = (p.store)()?;
-                crate::anomaly_check(&*store, &*p.blobs, &*p.state, &*p.findings, &key, now)
-            })
-            .await?;
-            Ok(json!({"findings": run.findings.len()}))
+            Ok(json!({"findings": findings}))
         }
         ("notify", Message::Finding(f)) => {
             let channel = settings.channel.clone();

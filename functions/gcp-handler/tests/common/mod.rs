@@ -147,20 +147,14 @@ pub fn world_with(config: Config) -> World {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tmp");
     let blobs = Arc::new(DirBlobStore::new(dir.path().join("bucket")));
-    blobs
-        .put_bytes(
-            "config/budgets.yaml",
-            BUDGETS.as_bytes(),
-            "application/yaml",
-        )
-        .expect("budgets");
-    blobs
-        .put_bytes(
-            "config/monitors.yaml",
-            MONITORS.as_bytes(),
-            "application/yaml",
-        )
-        .expect("monitors");
+    for (key, text) in [
+        ("config/budgets.yaml", BUDGETS),
+        ("config/monitors.yaml", MONITORS),
+    ] {
+        blobs
+            .put_bytes(key, text.as_bytes(), "application/yaml")
+            .expect(key);
+    }
     let db = dir.path().join("costkit.db");
     let open_db = db.clone();
     let normalize = Arc::new(MemoryQueue::default());
@@ -281,6 +275,17 @@ impl World {
             b = b.header("authorization", format!("Bearer {t}"));
         }
         self.call(b.body(Body::from(body.to_string())).expect("request"))
+    }
+
+    /// The ingest job's request at 2026-03-15 06:00 UTC with `body`.
+    pub fn ingest(&self, body: &str) -> Answer {
+        self.scheduler(
+            "/scheduler/ingest",
+            "costkit-ingest-daily",
+            "2026-03-15T06:00:00Z",
+            body,
+            None,
+        )
     }
 
     /// A fresh Pub/Sub message id.
