@@ -99,7 +99,6 @@ impl GcpError {
         self.code() == Some("ABORTED")
     }
 
-    #[allow(dead_code)] // Cloud Storage file transfers (next step) use it.
     pub(crate) fn io(path: impl std::fmt::Display, e: impl std::fmt::Display) -> GcpError {
         GcpError::Io {
             path: path.to_string(),

@@ -16,9 +16,16 @@ pub mod auth;
 pub mod bigquery;
 pub mod client;
 mod error;
+pub mod firestore;
+pub mod gcs;
+pub mod ports;
+pub mod pubsub;
+pub mod state;
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use client::{Endpoint, Gcp, Service};
 pub use costkit_rest::{Call, RetryPolicy, Transport};
 pub use error::GcpError;
+pub use store::FirestoreStore;
