@@ -45,10 +45,18 @@ use costkit_core::flow::ingest::CostSource;
 use costkit_core::flow::messages::Message;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::Queue;
+use costkit_core::store::CostStore;
+use costkit_gcp::bigquery::SourceSettings;
+use costkit_gcp::gcs::Bucket;
+use costkit_gcp::ports::{GcsBlobs, PubSubPublisher, PubSubQueue};
+use costkit_gcp::pubsub::Topic;
+use costkit_gcp::state::FirestoreState;
+use costkit_gcp::{FirestoreStore, Gcp, GcpError, RetryPolicy};
 use costkit_http::ApiConfig;
 use costkit_shell::consume::{run_body, settle, Consumed, OpenEach, Ports, StepSettings, STEPS};
 use costkit_shell::env_var as var;
 use serde_json::{json, Value};
+use tokio::runtime::Handle;
 
 use pubsub::PushEnvelope;
 use push_auth::{PushAuth, PushAuthConfig, PushAuthError, GOOGLE_JWKS_URL};
@@ -62,10 +70,11 @@ pub const BUDGET_NOTIFICATION: &str = "budget-notification";
 /// Settings (environment variables of the Cloud Run service; defaults match `infra/gcp`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// `GOOGLE_CLOUD_PROJECT`: the project of the topics, Firestore and the bucket.
-    pub project: Option<String>,
     /// `COSTKIT_FIRESTORE_DATABASE` (default `(default)`).
     pub firestore_database: String,
+    /// `COSTKIT_FIRESTORE_ROOT` (default `costkit`): the store's root collection; state items
+    /// live in `<root>_state`.
+    pub firestore_root: String,
     /// `COSTKIT_BUCKET`: raw pages, staged aggregates, FOCUS files, config, reports.
     pub bucket: Option<String>,
     /// `COSTKIT_NORMALIZE_TOPIC` (default `costkit-normalize`).
@@ -101,8 +110,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            project: None,
             firestore_database: "(default)".into(),
+            firestore_root: "costkit".into(),
             bucket: None,
             normalize_topic: "costkit-normalize".into(),
             data_updated_topic: "costkit-data-updated".into(),
@@ -129,8 +138,8 @@ impl Config {
             jwks_url: var("COSTKIT_PUSH_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
         });
         Ok(Config {
-            project: var("GOOGLE_CLOUD_PROJECT").or_else(|| var("COSTKIT_GCP_PROJECT")),
             firestore_database: var("COSTKIT_FIRESTORE_DATABASE").unwrap_or(d.firestore_database),
+            firestore_root: var("COSTKIT_FIRESTORE_ROOT").unwrap_or(d.firestore_root),
             bucket: var("COSTKIT_BUCKET"),
             normalize_topic: var("COSTKIT_NORMALIZE_TOPIC").unwrap_or(d.normalize_topic),
             data_updated_topic: var("COSTKIT_DATA_UPDATED_TOPIC").unwrap_or(d.data_updated_topic),
@@ -176,7 +185,79 @@ pub struct App {
     pub push_auth: Option<Arc<PushAuth>>,
 }
 
+impl Wiring {
+    /// The Google Cloud ports for `config` on `gcp` (Firestore, Cloud Storage, Pub/Sub, the
+    /// BigQuery billing export from `COSTKIT_BILLING_TABLE`); their calls run on `handle`.
+    pub fn gcp(config: &Config, gcp: &Gcp, handle: Handle) -> anyhow::Result<Wiring> {
+        let bucket = config
+            .bucket
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("COSTKIT_BUCKET is not set"))?;
+        // The state store has no database setting yet: keep store and state together.
+        if config.firestore_database != "(default)" {
+            anyhow::bail!(
+                "COSTKIT_FIRESTORE_DATABASE `{}`: only the (default) database is supported",
+                config.firestore_database
+            );
+        }
+        let root = &config.firestore_root;
+        let store = FirestoreStore::new(gcp, root, handle.clone())?;
+        let state = FirestoreState::new(gcp, &format!("{root}_state"), handle.clone())?;
+        let topic =
+            |t: &str| -> Arc<dyn Queue> { Arc::new(PubSubQueue::new(gcp, t, handle.clone())) };
+        let source = match SourceSettings::from_vars(costkit_shell::env_var)? {
+            Some(s) => {
+                Some(Arc::new(s.source(gcp.clone(), handle.clone())?) as Arc<dyn CostSource>)
+            }
+            None => None,
+        };
+        Ok(Wiring {
+            ports: Ports {
+                blobs: Arc::new(GcsBlobs::new(gcp, bucket, handle.clone())),
+                state: Arc::new(state),
+                store: Arc::new(move || Ok(Box::new(store.clone()) as Box<dyn CostStore + Send>)),
+                analysis: topic(&config.data_updated_topic),
+                findings: topic(&config.findings_topic),
+                alerts: Arc::new(PubSubPublisher::new(
+                    gcp,
+                    &config.alerts_topic,
+                    handle.clone(),
+                )),
+            },
+            normalize: topic(&config.normalize_topic),
+            dead_letter: topic(&config.dead_letter_topic),
+            source,
+        })
+    }
+}
+
+/// Creates the bucket and the topics of `config` if they are missing: for emulators and first
+/// local runs (`infra/gcp` creates them in Google Cloud, with the push subscriptions).
+pub async fn ensure_resources(config: &Config, gcp: &Gcp) -> Result<(), GcpError> {
+    if let Some(b) = &config.bucket {
+        Bucket::new(gcp, b).create().await?;
+    }
+    for t in [
+        &config.normalize_topic,
+        &config.data_updated_topic,
+        &config.findings_topic,
+        &config.alerts_topic,
+        &config.dead_letter_topic,
+    ] {
+        Topic::new(gcp, t).create().await?;
+    }
+    Ok(())
+}
+
 impl App {
+    /// The service from the environment, on the Google Cloud ports; call inside the runtime.
+    pub async fn from_env() -> anyhow::Result<App> {
+        let config = Config::from_env()?;
+        let gcp = Gcp::from_env(RetryPolicy::default()).await?;
+        let wiring = Wiring::gcp(&config, &gcp, Handle::current())?;
+        App::new(config, wiring)
+    }
+
     /// An app over given ports.
     pub fn new(config: Config, wiring: Wiring) -> anyhow::Result<App> {
         let push_auth = match &config.push {

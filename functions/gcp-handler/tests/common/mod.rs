@@ -30,37 +30,49 @@ pub const BUDGETS: &str = "version: 1\nbudgets:\n  - name: gcp-march\n    period
 /// One monitor over the total.
 pub const MONITORS: &str = "version: 1\nmonitors:\n  - name: total\n    currency: USD\n";
 
-/// Rows of the standard billing export for March 1–14 2026, in the shape `bq extract` writes
-/// (money as strings, exact): Compute Engine 2.75 a day less a 0.25 sustained-use credit, and
-/// Cloud Storage 2.4000000001 on the 1st: 37.4000000001 USD billed, 93.5 % of the budget.
+/// Rows of the standard billing export for March 1–14 2026 ([`billing_rows`]).
 pub fn march_rows() -> Vec<String> {
-    let row = |day: u32, service: &str, sku: &str, cost: &str, credits: Value| {
+    let march = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date");
+    billing_rows(march, false)
+}
+
+/// Rows of the standard billing export of the month starting `first`, in the shape `bq extract`
+/// writes (money as strings, exact): Compute Engine 2.75 an hour less a 0.25 sustained-use
+/// credit, 14 times (days 1–14 at 10:00, or, `same_day`, hours 10–23 of the 1st), and Cloud
+/// Storage 2.4000000001 on the 1st: 37.4000000001 USD billed, 93.5 % of the 40 USD budget.
+pub fn billing_rows(first: chrono::NaiveDate, same_day: bool) -> Vec<String> {
+    let month = first.format("%Y-%m").to_string();
+    let row = |day: u32, hour: u32, service: &str, sku: &str, cost: &str, credits: Value| {
+        let start = format!("{month}-{day:02} {hour:02}:00:00 UTC");
+        let end = format!("{month}-{day:02} {hour:02}:59:59 UTC");
         json!({
             "billing_account_id": ACCOUNT,
             "service": {"id": if service == "Compute Engine" {"6F81-5844-456A"} else {"95FF-2EF5-5EA1"}, "description": service},
             "sku": {"id": "BB77-5FDA-69D9", "description": sku},
-            "usage_start_time": format!("2026-03-{day:02} 10:00:00 UTC"),
-            "usage_end_time": format!("2026-03-{day:02} 11:00:00 UTC"),
+            "usage_start_time": start,
+            "usage_end_time": end,
             "project": {"id": "web-prod-4821", "number": "482193746501", "name": "Web Production", "labels": []},
             "labels": [{"key": "env", "value": "prod"}],
             "system_labels": [],
             "location": {"location": "us-central1", "country": "US", "region": "us-central1", "zone": null},
-            "export_time": "2026-03-15 04:00:00 UTC",
+            "export_time": format!("{month}-{day:02} 23:59:59 UTC"),
             "cost": cost,
             "currency": "USD",
             "currency_conversion_rate": "1.0",
             "usage": {"amount": "3600", "unit": "seconds", "amount_in_pricing_units": "1", "pricing_unit": "hour"},
             "credits": credits,
-            "invoice": {"month": "202603"},
+            "invoice": {"month": first.format("%Y%m").to_string()},
             "cost_type": "regular",
             "cost_at_list": cost,
         })
         .to_string()
     };
     let mut rows: Vec<String> = (1..=14)
-        .map(|d| {
+        .map(|i| {
+            let (day, hour) = if same_day { (1, 9 + i) } else { (i, 10) };
             row(
-                d,
+                day,
+                hour,
                 "Compute Engine",
                 "N2 Instance Core running in Americas",
                 "2.75",
@@ -70,6 +82,7 @@ pub fn march_rows() -> Vec<String> {
         .collect();
     rows.push(row(
         1,
+        9,
         "Cloud Storage",
         "Standard Storage US Multi-region",
         "2.4000000001",
