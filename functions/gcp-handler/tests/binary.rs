@@ -5,25 +5,16 @@
 
 mod common;
 
+use common::{emulator_gcp, emulator_var, EMULATOR_PROJECT};
+
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use costkit_gcp::ports::publication_from_message;
 use costkit_gcp::pubsub::{Subscription, Topic};
-use costkit_gcp::{Endpoint, Gcp, RetryPolicy, Service};
+use costkit_gcp::RetryPolicy;
 use costkit_gcp_handler::{ensure_resources, Config};
-
-const PROJECT: &str = "billing-proj";
-
-fn var(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => panic!(
-            "{name} is not set: start the emulators with `scripts/gcp-emulators.sh start` and `eval \"$(scripts/gcp-emulators.sh env)\"` (scripts/test.sh does this)"
-        ),
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -46,7 +37,7 @@ fn start(env: &[(&str, String)]) -> Child {
         "STORAGE_EMULATOR_HOST",
         "BIGQUERY_EMULATOR_HOST",
     ] {
-        cmd.env(v, var(v));
+        cmd.env(v, emulator_var(v));
     }
     for (k, v) in env {
         cmd.env(k, v);
@@ -77,22 +68,7 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
         dead_letter_topic: format!("dead-letter-{id}"),
         ..Config::default()
     };
-    let gcp = [
-        Service::Firestore,
-        Service::PubSub,
-        Service::Storage,
-        Service::BigQuery,
-    ]
-    .iter()
-    .fold(
-        Gcp::new(PROJECT, RetryPolicy::default(), None).expect("gcp"),
-        |g, s| {
-            g.with_endpoint(
-                *s,
-                Endpoint::emulator(s.emulator_var(), &var(s.emulator_var())).expect("endpoint"),
-            )
-        },
-    );
+    let gcp = emulator_gcp(RetryPolicy::default());
     ensure_resources(&config, &gcp).await.expect("resources");
     let alerts = Subscription::new(&gcp, &format!("alerts-{id}"));
     alerts
@@ -103,7 +79,7 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
     let port = free_port();
     let mut child = start(&[
         ("PORT", port.to_string()),
-        ("GOOGLE_CLOUD_PROJECT", PROJECT.into()),
+        ("GOOGLE_CLOUD_PROJECT", EMULATOR_PROJECT.into()),
         ("COSTKIT_BUCKET", config.bucket.clone().unwrap_or_default()),
         ("COSTKIT_FIRESTORE_ROOT", format!("costkit_bin_{id}")),
         ("COSTKIT_NORMALIZE_TOPIC", config.normalize_topic.clone()),
@@ -201,7 +177,7 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
 fn a_missing_setting_stops_the_binary_at_start_naming_it() {
     let mut child = start(&[
         ("PORT", free_port().to_string()),
-        ("GOOGLE_CLOUD_PROJECT", PROJECT.into()),
+        ("GOOGLE_CLOUD_PROJECT", EMULATOR_PROJECT.into()),
     ]);
     let status = child.wait().expect("wait");
     let log = output(&mut child);

@@ -18,57 +18,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate, Utc};
-use common::{billing_rows, dec, API_KEY, BUDGETS, MONITORS};
+use common::{
+    billing_rows, dec, emulator_gcp, emulator_var, API_KEY, BUDGETS, EMULATOR_PROJECT, MONITORS,
+};
 use costkit_core::flow::ingest::CostSource;
 use costkit_core::store::Filter;
 use costkit_gcp::bigquery::{BigQuery, BillingExportSource, ExportKind, ExportQuery, TableRef};
 use costkit_gcp::ports::publication_from_message;
 use costkit_gcp::pubsub::{Subscription, Topic};
-use costkit_gcp::{Endpoint, FirestoreStore, Gcp, RetryPolicy, Service};
+use costkit_gcp::{FirestoreStore, Gcp, RetryPolicy};
 use costkit_gcp_handler::{ensure_resources, router, App, Config, Wiring};
 use costkit_http::ApiKeyHash;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-/// The project of the emulators (bqemulator serves this one).
-const PROJECT: &str = "billing-proj";
-
-fn var(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => panic!(
-            "{name} is not set: start the emulators with `scripts/gcp-emulators.sh start` and `eval \"$(scripts/gcp-emulators.sh env)\"` (scripts/test.sh does this)"
-        ),
-    }
-}
-
 /// The project on all four emulators, with quick retries.
 fn gcp() -> Gcp {
-    let retry = RetryPolicy {
+    emulator_gcp(RetryPolicy {
         max_attempts: 4,
         base: Duration::from_millis(20),
         max_delay: Duration::from_millis(200),
         max_wait: Duration::from_secs(5),
-    };
-    [
-        Service::Firestore,
-        Service::PubSub,
-        Service::Storage,
-        Service::BigQuery,
-    ]
-    .iter()
-    .fold(Gcp::new(PROJECT, retry, None).expect("gcp"), |g, s| {
-        let endpoint =
-            Endpoint::emulator(s.emulator_var(), &var(s.emulator_var())).expect("endpoint");
-        g.with_endpoint(*s, endpoint)
     })
 }
 
 /// A dataset holding the standard export table (the documented schema) with `rows`.
 async fn billing_table(rows: &[String]) -> TableRef {
     let base = format!(
-        "{}/bigquery/v2/projects/{PROJECT}",
-        var("BIGQUERY_EMULATOR_HOST")
+        "{}/bigquery/v2/projects/{EMULATOR_PROJECT}",
+        emulator_var("BIGQUERY_EMULATOR_HOST")
     );
     let dataset = format!("e2e_{:08x}", fastrand::u32(..));
     let table = "gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9";
@@ -87,11 +65,11 @@ async fn billing_table(rows: &[String]) -> TableRef {
     let calls = [
         (
             format!("{base}/datasets"),
-            json!({"datasetReference": {"projectId": PROJECT, "datasetId": dataset}}),
+            json!({"datasetReference": {"projectId": EMULATOR_PROJECT, "datasetId": dataset}}),
         ),
         (
             format!("{base}/datasets/{dataset}/tables"),
-            json!({"tableReference": {"projectId": PROJECT, "datasetId": dataset, "tableId": table},
+            json!({"tableReference": {"projectId": EMULATOR_PROJECT, "datasetId": dataset, "tableId": table},
                    "schema": schema, "timePartitioning": {"type": "DAY"}}),
         ),
         (
@@ -109,14 +87,14 @@ async fn billing_table(rows: &[String]) -> TableRef {
             "{url}: {status} {v}"
         );
     }
-    TableRef::parse(&format!("{PROJECT}.{dataset}.{table}")).expect("table")
+    TableRef::parse(&format!("{EMULATOR_PROJECT}.{dataset}.{table}")).expect("table")
 }
 
 /// A push subscription of `topic` delivering to `endpoint` (the emulator's REST API).
 async fn push_subscription(gcp: &Gcp, topic: &str, name: &str, endpoint: &str) {
     let url = format!(
-        "http://{}/v1/projects/{PROJECT}/subscriptions/{name}",
-        var("PUBSUB_EMULATOR_HOST")
+        "http://{}/v1/projects/{EMULATOR_PROJECT}/subscriptions/{name}",
+        emulator_var("PUBSUB_EMULATOR_HOST")
     );
     let body = json!({
         "topic": Topic::new(gcp, topic).name(),
@@ -150,6 +128,11 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Runs a port call (they block on the runtime) on a blocking thread.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
 }
 
 async fn billed(store: &FirestoreStore) -> Decimal {
@@ -205,9 +188,8 @@ async fn schedule_to_report_on_the_emulators() {
         ("config/monitors.yaml", MONITORS),
     ] {
         let b = blobs.clone();
-        tokio::task::spawn_blocking(move || b.put_bytes(key, text.as_bytes(), "application/yaml"))
+        off_runtime(move || b.put_bytes(key, text.as_bytes(), "application/yaml"))
             .await
-            .expect("join")
             .expect(key);
     }
     // The billing export in bqemulator; two pages of eight rows.
@@ -269,7 +251,7 @@ async fn schedule_to_report_on_the_emulators() {
         .header("x-cloudscheduler", "true")
         .header(
             "x-cloudscheduler-jobname",
-            format!("projects/{PROJECT}/locations/europe-west1/jobs/costkit-ingest-daily"),
+            format!("projects/{EMULATOR_PROJECT}/locations/europe-west1/jobs/costkit-ingest-daily"),
         )
         .header("x-cloudscheduler-scheduletime", &schedule_time)
         .send()
@@ -301,14 +283,8 @@ async fn schedule_to_report_on_the_emulators() {
         .all(|r| r.slice.provider.as_str() == "Google Cloud"
             && r.slice.billing_account_id.as_str() == common::ACCOUNT
             && r.slice.billing_period == period));
-    let focus = {
-        let b = blobs.clone();
-        let prefix = format!("focus/billing_period={period}/");
-        tokio::task::spawn_blocking(move || b.list(&prefix))
-            .await
-            .expect("join")
-            .expect("list")
-    };
+    let (b, prefix) = (blobs.clone(), format!("focus/billing_period={period}/"));
+    let focus = off_runtime(move || b.list(&prefix)).await.expect("list");
     assert_eq!(focus.len(), 1, "FOCUS Parquet written: {focus:?}");
 
     // 3–4. data_updated → budget check and anomaly → findings → notify → the alerts topic.
@@ -366,14 +342,10 @@ async fn schedule_to_report_on_the_emulators() {
         .await
         .expect("scheduled report");
     assert_eq!(resp.status(), 200);
-    let stored = {
-        let b = blobs.clone();
-        let key = format!("reports/{period}.csv");
-        tokio::task::spawn_blocking(move || b.get_bytes(&key))
-            .await
-            .expect("join")
-            .expect("report blob")
-    };
+    let (b, key) = (blobs.clone(), format!("reports/{period}.csv"));
+    let stored = off_runtime(move || b.get_bytes(&key))
+        .await
+        .expect("report blob");
     assert!(String::from_utf8_lossy(&stored).contains("\ntotal,,,,USD,billed,37.4000000001\n"));
 
     // 7. The normalize message published again (a redelivery): nothing changes, no new alert.

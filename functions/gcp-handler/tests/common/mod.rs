@@ -21,6 +21,39 @@ use costkit_sqlite::SqliteStore;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+/// The project on the emulators (bqemulator serves this one; the others take any).
+pub const EMULATOR_PROJECT: &str = "billing-proj";
+
+/// An emulator's variable; the tests fail (never skip) without it.
+pub fn emulator_var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => panic!(
+            "{name} is not set: start the emulators with `scripts/gcp-emulators.sh start` and `eval \"$(scripts/gcp-emulators.sh env)\"` (scripts/test.sh does this)"
+        ),
+    }
+}
+
+/// The emulator project on all four emulators the environment names.
+pub fn emulator_gcp(retry: costkit_gcp::RetryPolicy) -> costkit_gcp::Gcp {
+    use costkit_gcp::{Endpoint, Gcp, Service};
+    let gcp = Gcp::new(EMULATOR_PROJECT, retry, None).expect("gcp");
+    [
+        Service::Firestore,
+        Service::PubSub,
+        Service::Storage,
+        Service::BigQuery,
+    ]
+    .into_iter()
+    .fold(gcp, |g, s| {
+        let v = emulator_var(s.emulator_var());
+        g.with_endpoint(
+            s,
+            Endpoint::emulator(s.emulator_var(), &v).expect("endpoint"),
+        )
+    })
+}
+
 /// The billing account of the canned rows.
 pub const ACCOUNT: &str = "01A2B3-C4D5E6-F7A8B9";
 /// The report API key the tests present.
