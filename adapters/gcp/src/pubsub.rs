@@ -105,6 +105,20 @@ impl PubsubMessage {
     }
 }
 
+/// The body of a push subscription's request: `{"message": {...}, "subscription": "..."}`
+/// (`deliveryAttempt` when the subscription has a dead-letter policy).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct PushEnvelope {
+    /// The message.
+    pub message: PubsubMessage,
+    /// `projects/{p}/subscriptions/{s}`.
+    #[serde(default)]
+    pub subscription: String,
+    /// Delivery attempts so far (dead-letter policies only).
+    #[serde(rename = "deliveryAttempt", default)]
+    pub delivery_attempt: Option<u32>,
+}
+
 /// A pulled message with its acknowledgement id.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ReceivedMessage {
@@ -345,6 +359,42 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn push_envelopes_as_google_documents_them() {
+        // The documented push body: both spellings of the id and time are sent.
+        let body = r#"{
+            "message": {
+                "attributes": {"severity": "high", "dedup_id": "f-2"},
+                "data": "eyJmaW5kaW5nX2lkIjoiZi0yIn0=",
+                "messageId": "2070443601311540",
+                "message_id": "2070443601311540",
+                "publishTime": "2021-02-26T19:13:55.749Z",
+                "publish_time": "2021-02-26T19:13:55.749Z"
+            },
+            "subscription": "projects/myproject/subscriptions/mysubscription"
+        }"#;
+        let e: PushEnvelope = serde_json::from_str(body).expect("envelope");
+        assert_eq!(e.message.message_id, "2070443601311540");
+        assert_eq!(e.message.bytes().expect("data"), br#"{"finding_id":"f-2"}"#);
+        assert_eq!(
+            e.message.attributes.get("severity").map(String::as_str),
+            Some("high")
+        );
+        assert_eq!(
+            e.subscription,
+            "projects/myproject/subscriptions/mysubscription"
+        );
+        assert_eq!(e.delivery_attempt, None);
+        let bad = r#"{"message": {"data": "%%%", "messageId": "1"}}"#;
+        let e: PushEnvelope = serde_json::from_str(bad).expect("envelope");
+        assert!(e
+            .message
+            .bytes()
+            .expect_err("not base64")
+            .to_string()
+            .contains("message 1"));
     }
 
     #[test]

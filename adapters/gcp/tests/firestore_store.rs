@@ -213,3 +213,72 @@ fn a_bad_collection_name_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_load_that_crashed_before_its_flip_is_invisible_and_cleaned_up() {
+    use costkit_gcp::firestore::{value, write, Firestore, Precondition};
+    let rt = common::runtime();
+    let gcp = common::gcp(&[Service::Firestore]);
+    let root = common::unique("costkit");
+    let mut s = FirestoreStore::new(&gcp, &root, rt.handle().clone()).expect("store");
+    let mut b = LoadBatch::default();
+    b.add(&contract::record("321", "2024-04", 1, "VM", "2", None));
+    let first = s.replace(&b, &meta("first")).expect("first");
+    let slice = b.slices.keys().next().expect("slice").clone();
+
+    // A load that took the next id, registered its generation and wrote a chunk, then died
+    // before flipping (the layout of docs/gcp-firestore-store.md).
+    let db = Firestore::new(&gcp);
+    let crashed = first.load_id + 1;
+    let counter = db.name(&format!("{root}/store"));
+    let pointer = db.name(&format!("{root}/store/slices/2024-04!AWS!321"));
+    let chunk = db.name(&format!(
+        "{root}/store/gens/AWS!321!2024-04!{crashed:020}/chunks/d000000"
+    ));
+    let mut rows = serde_json::Map::new();
+    rows.insert("rows".into(), value::string("[]"));
+    rows.insert("n".into(), value::int(0));
+    rt.block_on(db.commit(
+        "simulated crash",
+        &[
+            write::transform(&counter, vec![write::increment("next_load", 1)]),
+            write::transform(&pointer, vec![write::append_missing("gens", &[crashed])]),
+            write::update(&chunk, rows, None, &Precondition::None),
+        ],
+    ))
+    .expect("crash");
+    assert_eq!(
+        rt.block_on(s.generations(&slice)).expect("gens"),
+        vec![first.load_id, crashed]
+    );
+    let total: Decimal = s
+        .daily(&Filter::default())
+        .expect("daily")
+        .iter()
+        .map(|r| r.sums.billed)
+        .sum();
+    assert_eq!(
+        total,
+        Decimal::from(2),
+        "the unflipped generation is invisible"
+    );
+
+    let third = s.replace(&b, &meta("third")).expect("third");
+    assert!(third.load_id > crashed);
+    assert_eq!(
+        rt.block_on(s.generations(&slice)).expect("gens"),
+        vec![third.load_id],
+        "the crashed generation is cleaned up with the old one"
+    );
+    assert_eq!(
+        rt.block_on(s.generation_size(&slice, crashed))
+            .expect("size"),
+        0
+    );
+    let loads = s.loads().expect("loads");
+    assert_eq!(
+        loads.iter().map(|l| l.load_id).collect::<Vec<_>>(),
+        vec![third.load_id, first.load_id],
+        "the crashed load never committed a record"
+    );
+}
