@@ -4,8 +4,10 @@
 #   2. sam validate --lint                         (SAM transform + cfn-lint)
 #   3. checkov on template.yaml and the CI workflow (no failed check; every skip is justified in the template)
 #   4. every events/*.json parses, and so does every SQS message body in it (with a matching md5OfBody)
-#   5. infra/azure (Terraform, azurerm): terraform fmt -check (when terraform is installed), every .tf
-#      parses (python-hcl2), checkov with no failed check (every skip is justified inline)
+#   5. infra/azure (Terraform, azurerm) and infra/gcp (Terraform, google): terraform fmt -check (when
+#      terraform is installed), every .tf parses (python-hcl2), checkov with no failed check (every
+#      skip is justified inline). No provider schema validation: `terraform init` cannot fetch the
+#      azurerm or google provider here (no registry access), so `terraform validate` is not run.
 #
 #   scripts/check-infra.sh            # run all checks (creates the venvs on first use)
 #   scripts/check-infra.sh --setup    # only create/refresh the venvs
@@ -150,20 +152,22 @@ print(f"    {len(files)} event files checked")
 sys.exit(1 if bad else 0)
 EOF
 
-run "checkov (terraform: infra/azure)" "$checkov_venv/bin/checkov" -d infra/azure --framework terraform \
-    --quiet --compact --skip-download
-run "infra/azure/*.tf parse (python-hcl2)" "$checkov_venv/bin/python" -c '
+for tf_root in infra/azure infra/gcp; do
+    run "checkov (terraform: $tf_root)" "$checkov_venv/bin/checkov" -d "$tf_root" --framework terraform \
+        --quiet --compact --skip-download
+    run "$tf_root/*.tf parse (python-hcl2)" "$checkov_venv/bin/python" -c '
 import glob, sys, hcl2
-files = sorted(glob.glob("infra/azure/*.tf"))
+files = sorted(glob.glob(sys.argv[1] + "/*.tf"))
 for f in files:
     with open(f) as fh:
         hcl2.load(fh)
 print(f"    {len(files)} files parsed")
-sys.exit(0 if files else 1)'
+sys.exit(0 if files else 1)' "$tf_root"
+done
 if command -v terraform >/dev/null 2>&1; then
     # fmt needs no provider: an empty CLI config keeps terraform from looking for one.
     tfrc="$(mktemp)"
-    run "terraform fmt -check infra/azure" env TF_CLI_CONFIG_FILE="$tfrc" terraform fmt -check -recursive infra/azure
+    run "terraform fmt -check infra/azure infra/gcp" env TF_CLI_CONFIG_FILE="$tfrc" terraform fmt -check -recursive infra
     rm -f "$tfrc"
 else
     echo "--> terraform fmt: terraform is not installed here; fmt is checked where it is (checkov and hcl2 ran)"

@@ -582,3 +582,167 @@ fn the_kinds_feed_the_right_dialects() {
         Some(ExportKind::Standard)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Google's FOCUS view: FOCUS-named columns, read back into the core's FOCUS dialect.
+
+/// The standard fixture as FOCUS CSV, written by the core itself: (header, rows).
+fn fixture_as_focus_csv() -> (Vec<String>, Vec<Vec<String>>) {
+    use costkit_core::output::{open_sink, OutputColumns, PendingFile};
+    let dir = tempfile::tempdir().expect("tmp");
+    let target = dir.path().join("focus.csv");
+    let jobs = plan(
+        &[repo_file("../../tests/fixtures/gcp/standard.ndjson")],
+        Some(Dialect::GcpBilling),
+    )
+    .expect("plan");
+    let mut stream = jobs[0].open(&Progress::default()).expect("open");
+    let pending = PendingFile::create(&target).expect("pending");
+    let mut sink =
+        open_sink(&pending, OutputColumns::new(stream.extension_columns())).expect("sink");
+    for r in stream.by_ref() {
+        sink.write(&r.expect("record")).expect("write");
+    }
+    sink.finish().expect("finish");
+    let path = pending.commit().expect("commit");
+    let mut reader = csv::Reader::from_path(path).expect("csv");
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.expect("row").iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// The FOCUS view's column types as Google exports them: costs NUMERIC, periods TIMESTAMP,
+/// Tags a repeated key/value record, the rest STRING (enough for a round trip).
+fn focus_field(name: &str) -> Value {
+    match name {
+        "BilledCost" | "EffectiveCost" | "ListCost" | "ContractedCost" => {
+            json!({"name": name, "type": "NUMERIC", "mode": "NULLABLE"})
+        }
+        n if n.ends_with("PeriodStart") || n.ends_with("PeriodEnd") => {
+            json!({"name": name, "type": "TIMESTAMP", "mode": "NULLABLE"})
+        }
+        "Tags" => json!({"name": "Tags", "type": "RECORD", "mode": "REPEATED", "fields": [
+            {"name": "key", "type": "STRING", "mode": "NULLABLE"},
+            {"name": "value", "type": "STRING", "mode": "NULLABLE"}]}),
+        _ => json!({"name": name, "type": "STRING", "mode": "NULLABLE"}),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focus_view_rows_come_back_as_focus_csv_for_the_focus_dialect() {
+    let (header, rows) = tokio::task::block_in_place(fixture_as_focus_csv);
+    // The view holds two invoice months; the source must pick September's whole billing period.
+    let base = format!("{}/bigquery/v2/projects/{PROJECT}", emulator());
+    let client = reqwest::Client::new();
+    let dataset = format!("focus_{:08x}", fastrand::u32(..));
+    post(
+        &client,
+        format!("{base}/datasets"),
+        json!({"datasetReference": {"projectId": PROJECT, "datasetId": dataset}}),
+    )
+    .await;
+    let table = "gcp_billing_export_focus_01A2B3_C4D5E6_F7A8B9";
+    let fields: Vec<Value> = header.iter().map(|h| focus_field(h)).collect();
+    post(
+        &client,
+        format!("{base}/datasets/{dataset}/tables"),
+        json!({"tableReference": {"projectId": PROJECT, "datasetId": dataset, "tableId": table},
+               "schema": {"fields": fields}}),
+    )
+    .await;
+    let to_json = |row: &[String]| -> Value {
+        let mut obj = serde_json::Map::new();
+        for (h, cell) in header.iter().zip(row) {
+            if cell.is_empty() {
+                continue;
+            }
+            let v = if h == "Tags" {
+                let tags: serde_json::Map<String, Value> =
+                    serde_json::from_str(cell).expect("Tags object");
+                Value::Array(
+                    tags.into_iter()
+                        .map(|(k, v)| {
+                            let v = match v {
+                                Value::String(s) => s,
+                                other => other.to_string(),
+                            };
+                            json!({"key": k, "value": v})
+                        })
+                        .collect(),
+                )
+            } else {
+                Value::String(cell.clone())
+            };
+            obj.insert(h.clone(), v);
+        }
+        Value::Object(obj)
+    };
+    let mut insert: Vec<Value> = rows.iter().map(|r| json!({"json": to_json(r)})).collect();
+    // An October-invoice copy of the first record: outside the range.
+    let mut october = to_json(&rows[0]);
+    october["BillingPeriodStart"] = json!("2024-10-01T07:00:00Z");
+    october["BillingPeriodEnd"] = json!("2024-11-01T07:00:00Z");
+    october["BilledCost"] = json!("1000");
+    insert.push(json!({"json": october}));
+    let r = post(
+        &client,
+        format!("{base}/datasets/{dataset}/tables/{table}/insertAll"),
+        json!({"rows": insert}),
+    )
+    .await;
+    assert_eq!(r["insertErrors"], json!([]), "{r}");
+
+    let source = BillingExportSource::new(
+        client_of_emulator().with_page_size(5),
+        ExportQuery {
+            table: TableRef::parse(&format!("{PROJECT}.{dataset}.{table}")).expect("t"),
+            kind: ExportKind::Focus,
+            partition_lookback_days: None,
+        },
+        tokio::runtime::Handle::current(),
+    );
+    assert_eq!(source.dialect(), "focus");
+    let pages = source
+        .pages(&month("2024-09-01", "2024-10-01"))
+        .await
+        .expect("pages");
+    assert_eq!(pages.len(), rows.len().div_ceil(5));
+    let (records, source_rows) =
+        tokio::task::block_in_place(|| normalize_pages(&pages, "focus", "csv"));
+    assert_eq!(source_rows as usize, rows.len(), "September only");
+    let expected: BTreeMap<String, Decimal> =
+        [("USD".to_string(), "8.294454".parse().expect("dec"))].into();
+    assert_eq!(
+        billed(&records),
+        expected,
+        "the GCP fixture's billed measure, exactly"
+    );
+    let direct = file_records("../../tests/fixtures/gcp/standard.ndjson");
+    let costs = |rs: &[FocusRecord]| {
+        let mut v: Vec<(String, Decimal, Decimal)> = rs
+            .iter()
+            .map(|r| {
+                (
+                    format!("{:?}", r.charge_category),
+                    r.billed_cost.normalize(),
+                    r.effective_cost.normalize(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(costs(&records), costs(&direct));
+}
+
+fn client_of_emulator() -> BigQuery {
+    client(&emulator())
+}

@@ -1,0 +1,10 @@
+project_id              = "finops-prod-4821"
+region                  = "europe-west1"
+image                   = "europe-west1-docker.pkg.dev/finops-prod-4821/costkit/costkit-gcp:0.1.0"
+billing_export_project  = "billing-admin-1234"
+billing_export_dataset  = "billing_export"
+billing_export_table    = "gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9"
+billing_export_kind     = "detailed"
+billing_export_location = "EU"
+firestore_location      = "europe-west1"
+report_viewers          = ["group:finops@example.com"]
