@@ -28,7 +28,6 @@
 //! `/pubsub/…` request must carry a Google-signed OIDC token for that audience ([`push_auth`]);
 //! otherwise 401 and nothing runs.
 
-pub mod pubsub;
 pub mod push_auth;
 
 use std::sync::Arc;
@@ -47,6 +46,7 @@ use costkit_core::flow::FlowError;
 use costkit_core::ports::Queue;
 use costkit_core::store::CostStore;
 use costkit_gcp::bigquery::SourceSettings;
+use costkit_gcp::firestore::Firestore;
 use costkit_gcp::gcs::Bucket;
 use costkit_gcp::ports::{GcsBlobs, PubSubPublisher, PubSubQueue};
 use costkit_gcp::pubsub::Topic;
@@ -58,7 +58,7 @@ use costkit_shell::env_var as var;
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
-use pubsub::PushEnvelope;
+use costkit_gcp::pubsub::PushEnvelope;
 use push_auth::{PushAuth, PushAuthConfig, PushAuthError, GOOGLE_JWKS_URL};
 
 /// The channel name in delivery receipts (`delivery/pubsub/<finding id>`).
@@ -193,16 +193,10 @@ impl Wiring {
             .bucket
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("COSTKIT_BUCKET is not set"))?;
-        // The state store has no database setting yet: keep store and state together.
-        if config.firestore_database != "(default)" {
-            anyhow::bail!(
-                "COSTKIT_FIRESTORE_DATABASE `{}`: only the (default) database is supported",
-                config.firestore_database
-            );
-        }
         let root = &config.firestore_root;
-        let store = FirestoreStore::new(gcp, root, handle.clone())?;
-        let state = FirestoreState::new(gcp, &format!("{root}_state"), handle.clone())?;
+        let db = Firestore::with_database(gcp, &config.firestore_database);
+        let store = FirestoreStore::with_db(db.clone(), root, handle.clone())?;
+        let state = FirestoreState::with_db(db, &format!("{root}_state"), handle.clone())?;
         let topic =
             |t: &str| -> Arc<dyn Queue> { Arc::new(PubSubQueue::new(gcp, t, handle.clone())) };
         let source = match SourceSettings::from_vars(costkit_shell::env_var)? {
@@ -423,9 +417,10 @@ async fn push(
     if let Err(r) = authorize(&app, &headers, &step).await {
         return r;
     }
-    let envelope = match PushEnvelope::parse(&body) {
+    let envelope: PushEnvelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(m) => {
+        Err(e) => {
+            let m = format!("not a Pub/Sub push request ({{\"message\":{{\"data\",\"messageId\",...}},\"subscription\"}}): {e}");
             tracing::warn!(step, error = %m, "push refused");
             return error(StatusCode::BAD_REQUEST, m);
         }
@@ -433,8 +428,13 @@ async fn push(
     let m = &envelope.message;
     tracing::info!(step, message_id = %m.message_id, subscription = %envelope.subscription, delivery_attempt = envelope.delivery_attempt, "push received");
     // The publish time is the step's clock: a redelivery evaluates the same moment.
-    let now = m.publish_time.unwrap_or_else(Utc::now);
-    let (result, text) = match m.text() {
+    let now = DateTime::parse_from_rfc3339(&m.publish_time)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|_| Utc::now());
+    let text = m.bytes().map_err(|e| e.to_string()).and_then(|b| {
+        String::from_utf8(b).map_err(|_| format!("message {}: data is not UTF-8", m.message_id))
+    });
+    let (result, text) = match text {
         Ok(text) if step == BUDGET_NOTIFICATION => (
             budget_notification(&app, &text, &m.attributes, now).await,
             text,
@@ -443,10 +443,7 @@ async fn push(
             run_body(&step, &text, &app.wiring.ports, &app.settings(), now).await,
             text,
         ),
-        Err(why) => (
-            Err(FlowError::Invalid(why)),
-            m.data.clone().unwrap_or_default(),
-        ),
+        Err(why) => (Err(FlowError::Invalid(why)), m.data.clone()),
     };
     let outcome = settle(
         &step,

@@ -24,6 +24,7 @@ use common::{
 use costkit_core::flow::ingest::CostSource;
 use costkit_core::store::Filter;
 use costkit_gcp::bigquery::{BigQuery, BillingExportSource, ExportKind, ExportQuery, TableRef};
+use costkit_gcp::firestore::Firestore;
 use costkit_gcp::ports::publication_from_message;
 use costkit_gcp::pubsub::{Subscription, Topic};
 use costkit_gcp::{FirestoreStore, Gcp, RetryPolicy};
@@ -169,6 +170,8 @@ async fn schedule_to_report_on_the_emulators() {
     let keys = json!({"keys": [{"id": "e2e", "sha256": ApiKeyHash::of(API_KEY).to_hex()}]});
     let config = Config {
         bucket: Some(format!("costkit-e2e-{id}")),
+        // A named database, as infra/gcp creates (`costkit`).
+        firestore_database: "costkit".into(),
         firestore_root: format!("costkit_{id}"),
         normalize_topic: format!("normalize-{id}"),
         data_updated_topic: format!("data-updated-{id}"),
@@ -267,7 +270,8 @@ async fn schedule_to_report_on_the_emulators() {
     assert_eq!(this_month["pages"], 2, "15 rows at 8 a page: {out}");
 
     // 2. The emulator pushes the job; the Firestore store holds the month, exactly.
-    let store = FirestoreStore::new(&gcp, &config.firestore_root, handle.clone()).expect("store");
+    let db = Firestore::with_database(&gcp, &config.firestore_database);
+    let store = FirestoreStore::with_db(db, &config.firestore_root, handle.clone()).expect("store");
     let total = eventually(60, "the month in the store", || {
         let s = store.clone();
         async move {
