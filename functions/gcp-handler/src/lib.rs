@@ -248,6 +248,10 @@ impl App {
     pub async fn from_env() -> anyhow::Result<App> {
         let config = Config::from_env()?;
         let gcp = Gcp::from_env(RetryPolicy::default()).await?;
+        // Local runs on the emulators start empty; in Google Cloud the IaC made everything.
+        if var("COSTKIT_ENSURE_RESOURCES").is_some_and(|v| v == "1" || v == "true") {
+            ensure_resources(&config, &gcp).await?;
+        }
         let wiring = Wiring::gcp(&config, &gcp, Handle::current())?;
         App::new(config, wiring)
     }

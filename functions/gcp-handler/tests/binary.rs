@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use costkit_gcp::ports::publication_from_message;
 use costkit_gcp::pubsub::{Subscription, Topic};
 use costkit_gcp::RetryPolicy;
-use costkit_gcp_handler::{ensure_resources, Config};
+use costkit_gcp_handler::Config;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,12 +69,6 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
         ..Config::default()
     };
     let gcp = emulator_gcp(RetryPolicy::default());
-    ensure_resources(&config, &gcp).await.expect("resources");
-    let alerts = Subscription::new(&gcp, &format!("alerts-{id}"));
-    alerts
-        .create_pull(&Topic::new(&gcp, &config.alerts_topic), None)
-        .await
-        .expect("subscription");
 
     let port = free_port();
     let mut child = start(&[
@@ -94,6 +88,8 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
             config.dead_letter_topic.clone(),
         ),
         ("COSTKIT_REPORT_AUTH", "PLATFORM".into()),
+        // The bucket and topics do not exist yet: the binary creates them.
+        ("COSTKIT_ENSURE_RESOURCES", "true".into()),
     ]);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
@@ -112,6 +108,12 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    let alerts = Subscription::new(&gcp, &format!("alerts-{id}"));
+    alerts
+        .create_pull(&Topic::new(&gcp, &config.alerts_topic), None)
+        .await
+        .expect("subscription (the topic exists)");
 
     // A finding pushed to notify is published to the alerts topic of the environment.
     let sample: serde_json::Value = serde_json::from_str(
