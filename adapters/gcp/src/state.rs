@@ -32,6 +32,16 @@ impl FirestoreState {
     /// Items in the collection `collection` (letters, digits, `-`, `_`) of the project's
     /// `(default)` database; calls run on `handle`.
     pub fn new(gcp: &Gcp, collection: &str, handle: Handle) -> Result<FirestoreState, GcpError> {
+        FirestoreState::with_db(Firestore::new(gcp), collection, handle)
+    }
+
+    /// Items in the collection `collection` of `db` (a named database:
+    /// [`Firestore::with_database`]).
+    pub fn with_db(
+        db: Firestore,
+        collection: &str,
+        handle: Handle,
+    ) -> Result<FirestoreState, GcpError> {
         if collection.is_empty()
             || collection.starts_with("__")
             || !collection
@@ -43,7 +53,7 @@ impl FirestoreState {
             )));
         }
         Ok(FirestoreState {
-            db: Firestore::new(gcp),
+            db,
             collection: collection.to_string(),
             handle,
         })

@@ -28,7 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use costkit_azure::auth::{TokenSource, ARM_RESOURCE};
 use costkit_azure::cost_management::{CmSource, CostManagement, ARM_ENDPOINT};
 use costkit_azure::http::RetryPolicy;
@@ -37,7 +37,9 @@ use costkit_azure::{Storage, TableStore};
 use costkit_core::flow::messages::Message;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, Queue};
+use costkit_core::store::CostStore;
 use costkit_http::{ApiConfig, Auth, SharedStore};
+use costkit_shell::consume::{run_body, settle, Consumed, Ports, StepSettings};
 use serde_json::{json, Map, Value};
 use tokio::runtime::Handle;
 
@@ -84,12 +86,7 @@ pub struct Config {
     pub report_api_keys: Option<String>,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
+use costkit_shell::env_var as var;
 
 impl Default for Config {
     fn default() -> Self {
@@ -118,18 +115,8 @@ impl Config {
     /// Reads the environment; only malformed values fail here.
     pub fn from_env() -> anyhow::Result<Config> {
         let d = Config::default();
-        let history_months = match var("COSTKIT_HISTORY_MONTHS") {
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|m| (1..=37).contains(m))
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "COSTKIT_HISTORY_MONTHS: `{v}` is not a number of months from 1 to 37"
-                    )
-                })?,
-            None => d.history_months,
-        };
+        let history_months =
+            costkit_shell::env_months("COSTKIT_HISTORY_MONTHS", 37, d.history_months)?;
         let cost_grouping = match var("COSTKIT_COST_GROUPING") {
             Some(v) => {
                 let g: Vec<String> = v
@@ -232,6 +219,23 @@ impl App {
             self.queue(&self.config.budget_queue),
             self.queue(&self.config.anomaly_queue),
         ])
+    }
+
+    /// The ports the queue-driven steps run over.
+    pub fn ports(&self) -> Ports {
+        let store = self.store();
+        Ports {
+            blobs: Arc::new(self.blobs()),
+            state: Arc::new(self.state()),
+            store: Arc::new(move || Ok(Box::new(store.clone()) as Box<dyn CostStore + Send>)),
+            analysis: Arc::new(self.analysis()),
+            findings: Arc::new(self.queue(&self.config.findings_queue)),
+            alerts: Arc::new(QueuePublisher::new(
+                &self.storage,
+                &self.config.alerts_queue,
+                self.handle.clone(),
+            )),
+        }
     }
 
     /// Creates the table, container and queues (poison queues included) if missing: for
@@ -387,6 +391,7 @@ async fn queue_function(
     .clone();
     let id = req.meta("Id").unwrap_or_default();
     let dequeue = req.meta("DequeueCount").unwrap_or_default();
+    tracing::info!(function, message_id = %id, dequeue_count = %dequeue, "message received");
     let text = match req.queue_item(QUEUE_BINDING) {
         Ok(t) => t,
         Err(e) => return failure(function, &e),
@@ -394,88 +399,20 @@ async fn queue_function(
     let result = if function == "export" {
         export_event(app, &text, now).await
     } else {
-        match Message::from_json(&text) {
-            Ok(msg) => run_message(app, function, msg, now).await,
-            Err(e) => Err(FlowError::Invalid(e)),
-        }
+        let settings = StepSettings {
+            budgets_key: app.config.budgets_key.clone(),
+            monitors_key: app.config.monitors_key.clone(),
+            channel: CHANNEL.into(),
+        };
+        run_body(function, &text, &app.ports(), &settings, now).await
     };
-    match result {
-        Ok(v) => Json(InvocationResponse::new(Vec::new(), v)).into_response(),
-        Err(e) if e.is_permanent() => {
-            tracing::error!(function, message_id = %id, dequeue_count = %dequeue, error = %e, "permanent failure: message moved to the poison queue");
-            let poison_q = app.queue(&poison(&queue));
-            let body = text.clone();
-            match costkit_shell::blocking(move || Ok(poison_q.send(&body, "")?)).await {
-                Ok(()) => Json(InvocationResponse::new(
-                    vec![format!(
-                        "{function}: permanent failure, message {id} moved to {}: {e}",
-                        poison(&queue)
-                    )],
-                    Value::Null,
-                ))
-                .into_response(),
-                Err(pe) => failure(function, &pe),
-            }
+    let poison_q: Arc<dyn Queue> = Arc::new(app.queue(&poison(&queue)));
+    match settle(function, result, &text, &id, poison_q, &poison(&queue)).await {
+        Ok(Consumed::Done(v)) => Json(InvocationResponse::new(Vec::new(), v)).into_response(),
+        Ok(Consumed::DeadLettered(why)) => {
+            Json(InvocationResponse::new(vec![why], Value::Null)).into_response()
         }
         Err(e) => failure(function, &e),
-    }
-}
-
-async fn run_message(
-    app: &App,
-    function: &str,
-    msg: Message,
-    now: DateTime<Utc>,
-) -> Result<Value, FlowError> {
-    match (function, msg) {
-        ("normalize", Message::Normalize(job)) => {
-            let (blobs, state, mut store, analysis) =
-                (app.blobs(), app.state(), app.store(), app.analysis());
-            let outcome = costkit_shell::blocking(move || {
-                costkit_shell::normalize(&job, &blobs, &state, &mut store, &analysis)
-            })
-            .await?;
-            Ok(json!({"outcome": format!("{outcome:?}")}))
-        }
-        ("budget-check", Message::DataUpdated(_)) => {
-            let (store, blobs, state, findings) = (
-                app.store(),
-                app.blobs(),
-                app.state(),
-                app.queue(&app.config.findings_queue),
-            );
-            let key = app.config.budgets_key.clone();
-            let run = costkit_shell::blocking(move || {
-                costkit_shell::budget_check(&store, &blobs, &state, &findings, &key, now)
-            })
-            .await?;
-            Ok(json!({"findings": run.findings.len()}))
-        }
-        ("anomaly", Message::DataUpdated(_)) => {
-            let (store, blobs, state, findings) = (
-                app.store(),
-                app.blobs(),
-                app.state(),
-                app.queue(&app.config.findings_queue),
-            );
-            let key = app.config.monitors_key.clone();
-            let run = costkit_shell::blocking(move || {
-                costkit_shell::anomaly_check(&store, &blobs, &state, &findings, &key, now)
-            })
-            .await?;
-            Ok(json!({"findings": run.findings.len()}))
-        }
-        ("notify", Message::Finding(f)) => {
-            let publisher =
-                QueuePublisher::new(&app.storage, &app.config.alerts_queue, app.handle.clone());
-            let state = app.state();
-            let d = costkit_shell::blocking(move || {
-                costkit_shell::notify(&f, CHANNEL, &publisher, &state)
-            })
-            .await?;
-            Ok(json!({"delivery": format!("{d:?}")}))
-        }
-        (function, msg) => Err(costkit_shell::unexpected(&msg, function)),
     }
 }
 
@@ -530,25 +467,10 @@ async fn export_event(app: &App, text: &str, now: DateTime<Utc>) -> Result<Value
 
 /// The report authentication the settings ask for.
 pub fn report_auth(config: &Config) -> anyhow::Result<Auth> {
-    match config.report_auth.as_deref() {
-        Some("PLATFORM") => Ok(Auth::platform_authenticated()),
-        Some("API_KEY") => {
-            let text = config.report_api_keys.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("COSTKIT_REPORT_AUTH=API_KEY needs COSTKIT_REPORT_API_KEYS")
-            })?;
-            Ok(Auth::api_keys(costkit_shell::parse_keys(
-                "COSTKIT_REPORT_API_KEYS",
-                text,
-            )?))
-        }
-        other => {
-            tracing::warn!(
-                COSTKIT_REPORT_AUTH = other.unwrap_or(""),
-                "no report authentication configured (PLATFORM or API_KEY): every request is refused"
-            );
-            Ok(Auth::api_keys([]))
-        }
-    }
+    costkit_shell::report::report_auth(
+        config.report_auth.as_deref(),
+        config.report_api_keys.as_deref(),
+    )
 }
 
 fn report_router(app: &App) -> Result<Router, FlowError> {
@@ -625,35 +547,13 @@ fn reqwest_url(url: &str) -> Result<String, FlowError> {
     })
 }
 
-/// The scheduled report (timer): the month to date's CSV report (last month's on the 1st) is
-/// rendered by the shared router and written to `reports/<YYYY-MM>.csv` in the container.
+/// The scheduled report (timer): the month to date's CSV report (last month's on the 1st),
+/// written to `reports/<YYYY-MM>.csv` in the container.
 async fn report_scheduled(app: &App, now: DateTime<Utc>) -> Result<Value, FlowError> {
-    let day = now.date_naive();
-    let month = if day.day() == 1 {
-        day.pred_opt().unwrap_or(day)
-    } else {
-        day
-    };
-    let name = format!("{}.csv", month.format("%Y-%m"));
-    // The router is called in process: the platform already authorized the timer.
-    let router = costkit_http::router(
+    costkit_shell::report::scheduled_report(
         Arc::new(SharedStore::new(app.store())),
-        ApiConfig::new(Auth::platform_authenticated()),
-    );
-    let request = axum::http::Request::builder()
-        .uri(format!("/reports/{name}"))
-        .body(axum::body::Body::empty())
-        .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
-    let (status, _, body) = call_router(router, request).await?;
-    if status != 200 {
-        return Err(FlowError::Invalid(format!(
-            "report {name}: HTTP {status}: {body}"
-        )));
-    }
-    let blobs = app.blobs();
-    let key = format!("reports/{name}");
-    let k = key.clone();
-    costkit_shell::blocking(move || Ok(blobs.put_bytes(&k, body.as_bytes(), "text/csv")?)).await?;
-    tracing::info!(%key, "scheduled report written");
-    Ok(json!({"report": key}))
+        Arc::new(app.blobs()),
+        now,
+    )
+    .await
 }

@@ -7,8 +7,6 @@
 //! nothing, leaves the API closed: every request is refused with 401.
 
 use costkit_aws::messaging::get_secret_string;
-use costkit_core::analysis::anomaly::monitor::MonitorFile;
-use costkit_core::ports::{BlobStore, PortError};
 use costkit_core::report::EngineConfig;
 use costkit_http::{ApiConfig, Auth, SharedStore};
 
@@ -40,37 +38,16 @@ pub async fn auth(app: &App) -> anyhow::Result<Auth> {
     }
 }
 
-/// The report engines: the forecast always; anomalies when the monitors file exists in the bucket
-/// (`COSTKIT_MONITORS_S3_KEY`, the anomaly function's file), read once at cold start. An invalid
-/// monitors file does not take the reports down: it is logged, and every report carries a note
-/// saying why it has no anomalies section (the anomaly function fails on it loudly).
+/// The report engines (the monitors file `COSTKIT_MONITORS_S3_KEY` read once at cold start;
+/// shared by every shell).
 async fn engines(app: &App) -> anyhow::Result<EngineConfig> {
-    let mut engines = EngineConfig::default();
-    let Ok(blobs) = app.blobs() else {
-        return Ok(engines);
-    };
-    let key = app.config.monitors_key.clone();
-    let text = tokio::task::spawn_blocking(move || blobs.get_bytes(&key)).await?;
-    match text {
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", app.config.monitors_key))?;
-            match MonitorFile::parse(&text, &app.config.monitors_key) {
-                Ok(file) => engines.monitors = Some(file),
-                Err(e) => {
-                    tracing::error!(error = %e, "invalid monitors file: reports carry no anomalies section");
-                    engines
-                        .problems
-                        .push(format!("anomalies not computed: {e}"));
-                }
-            }
+    match app.blobs() {
+        Ok(blobs) => {
+            costkit_shell::report::engines(std::sync::Arc::new(blobs), &app.config.monitors_key)
+                .await
         }
-        Err(PortError::NotFound(_)) => {
-            tracing::info!(key = %app.config.monitors_key, "no monitors file: reports carry no anomalies section");
-        }
-        Err(e) => return Err(e.into()),
+        Err(_) => Ok(EngineConfig::default()),
     }
-    Ok(engines)
 }
 
 /// The report API router over the table, with the bucket's FOCUS files for `/focus/...`.

@@ -4,6 +4,9 @@
 //! `functions/azure-handler`, the Cloud Run handler) only parse their platform's events and wire
 //! their ports to these functions.
 
+pub mod consume;
+pub mod report;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -40,6 +43,29 @@ pub fn init_tracing() {
     } else {
         builder.try_init()
     };
+}
+
+/// A setting from the environment, trimmed; `None` when unset or blank.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A number of months of history from the environment variable `name` (1 to `max`, the
+/// provider's window), `default` when unset.
+pub fn env_months(name: &str, max: u32, default: u32) -> anyhow::Result<u32> {
+    match env_var(name) {
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (1..=max).contains(m))
+            .ok_or_else(|| {
+                anyhow::anyhow!("{name}: `{v}` is not a number of months from 1 to {max}")
+            }),
+        None => Ok(default),
+    }
 }
 
 /// Runs a synchronous flow on a blocking thread: the ports `block_on` the runtime, which must not
