@@ -96,5 +96,10 @@ if ! wait "$INFRA_PID"; then
 fi
 cat target/check-infra.log
 
+step "Lambda builds: sam build (cargo lambda build --release --arm64), 15 MB size budget"
+# After the infrastructure checks: it reuses their SAM CLI venv. Cross-compiles every function for
+# arm64 with cargo-lambda and Zig from PyPI (scripts/build-lambdas.sh).
+scripts/build-lambdas.sh
+
 # One closing line for CI readers: totals over every cargo test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
