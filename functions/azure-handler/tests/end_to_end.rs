@@ -363,11 +363,11 @@ fn schedule_to_report_on_azurite() {
     for m in &findings {
         let (status, out) = w.invoke("notify", queue_payload("notify", m, "2026-03-15T07:01:00Z"));
         assert_eq!(status, 200, "{out}");
-        assert_eq!(out["ReturnValue"]["delivery"], "Sent");
+        assert_eq!(out["ReturnValue"]["deliveries"]["queue"], "sent");
         let (status, again) =
             w.invoke("notify", queue_payload("notify", m, "2026-03-15T07:02:00Z"));
         assert_eq!(status, 200, "{again}");
-        assert_eq!(again["ReturnValue"]["delivery"], "Duplicate");
+        assert_eq!(again["ReturnValue"]["deliveries"]["queue"], "duplicate");
     }
     let alerts = w.receive(&w.app.config.alerts_queue);
     assert_eq!(alerts.len(), n, "one alert per finding");

@@ -223,6 +223,7 @@ pub fn world_with(config: Config) -> World {
             analysis: data_updated.clone(),
             findings: findings.clone(),
             alerts: Arc::new(OutboxPublisher::new(&outbox)),
+            notify: costkit_gcp_handler::notify_settings(&config, None),
         },
         normalize: normalize.clone(),
         dead_letter: dead_letter.clone(),
