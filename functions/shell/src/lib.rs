@@ -7,6 +7,8 @@
 pub mod consume;
 pub mod notify;
 pub mod report;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::str::FromStr;
 
