@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate, Utc};
 use common::{
-    billing_rows, dec, emulator_gcp, emulator_var, API_KEY, BUDGETS, EMULATOR_PROJECT, MONITORS,
+    billing_rows, dec, emulator_gcp, emulator_var, eventually, push_subscription, API_KEY, BUDGETS,
+    EMULATOR_PROJECT, MONITORS,
 };
 use costkit_core::flow::ingest::CostSource;
 use costkit_core::store::Filter;
@@ -89,46 +90,6 @@ async fn billing_table(rows: &[String]) -> TableRef {
         );
     }
     TableRef::parse(&format!("{EMULATOR_PROJECT}.{dataset}.{table}")).expect("table")
-}
-
-/// A push subscription of `topic` delivering to `endpoint` (the emulator's REST API).
-async fn push_subscription(gcp: &Gcp, topic: &str, name: &str, endpoint: &str) {
-    let url = format!(
-        "http://{}/v1/projects/{EMULATOR_PROJECT}/subscriptions/{name}",
-        emulator_var("PUBSUB_EMULATOR_HOST")
-    );
-    let body = json!({
-        "topic": Topic::new(gcp, topic).name(),
-        "pushConfig": {"pushEndpoint": endpoint},
-        "ackDeadlineSeconds": 60,
-    });
-    let resp = reqwest::Client::new()
-        .put(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect("subscription");
-    assert!(
-        resp.status().is_success(),
-        "{url}: {}",
-        resp.text().await.unwrap_or_default()
-    );
-}
-
-/// Waits until `check` gives a value (the pushes run in the background), at most `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Runs a port call (they block on the runtime) on a blocking thread.

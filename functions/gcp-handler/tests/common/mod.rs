@@ -442,3 +442,46 @@ pub fn envelope(
 pub fn dec(s: &str) -> Decimal {
     s.parse().expect("decimal")
 }
+
+/// A push subscription of `topic` delivering to `endpoint` (the emulator's REST API).
+pub async fn push_subscription(gcp: &costkit_gcp::Gcp, topic: &str, name: &str, endpoint: &str) {
+    let url = format!(
+        "http://{}/v1/projects/{EMULATOR_PROJECT}/subscriptions/{name}",
+        emulator_var("PUBSUB_EMULATOR_HOST")
+    );
+    let body = json!({
+        "topic": costkit_gcp::pubsub::Topic::new(gcp, topic).name(),
+        "pushConfig": {"pushEndpoint": endpoint},
+        "ackDeadlineSeconds": 60,
+    });
+    let resp = reqwest::Client::new()
+        .put(&url)
+        .json(&body)
+        .send()
+        .await
+        .expect("subscription");
+    assert!(
+        resp.status().is_success(),
+        "{url}: {}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+/// Waits until `check` gives a value (the pushes run in the background), at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
