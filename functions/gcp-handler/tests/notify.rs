@@ -8,37 +8,20 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{emulator_gcp, envelope, eventually, push_subscription};
+use common::{emulator_config, envelope, eventually, push_subscription, quick_gcp, serve};
 use costkit_core::flow::messages::{Finding, FindingKind, Message, Severity};
 use costkit_core::money::Currency;
 use costkit_core::notify::webhook;
 use costkit_gcp::pubsub::{Subscription, Topic};
-use costkit_gcp::RetryPolicy;
-use costkit_gcp_handler::{ensure_resources, router, App, Config, Wiring};
+use costkit_gcp_handler::{ensure_resources, App, Wiring};
 use costkit_shell::testkit::WebhookSink;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_routed_finding_reaches_its_webhook_once_when_pubsub_delivers_it_twice() {
-    let gcp = emulator_gcp(RetryPolicy {
-        max_attempts: 4,
-        base: std::time::Duration::from_millis(20),
-        max_delay: std::time::Duration::from_millis(200),
-        max_wait: std::time::Duration::from_secs(5),
-    });
+    let gcp = quick_gcp();
     let id = format!("{:08x}", fastrand::u32(..));
-    let config = Config {
-        bucket: Some(format!("costkit-notify-{id}")),
-        firestore_database: "costkit".into(),
-        firestore_root: format!("costkit_notify_{id}"),
-        normalize_topic: format!("normalize-{id}"),
-        data_updated_topic: format!("data-updated-{id}"),
-        findings_topic: format!("findings-{id}"),
-        alerts_topic: format!("alerts-{id}"),
-        dead_letter_topic: format!("dead-letter-{id}"),
-        notify_dead_letter_topic: format!("notify-dead-letter-{id}"),
-        ..Config::default()
-    };
+    let config = emulator_config("notify", &id);
     ensure_resources(&config, &gcp).await.expect("resources");
     let wiring = Wiring::gcp(&config, &gcp, tokio::runtime::Handle::current()).expect("wiring");
 
@@ -62,13 +45,7 @@ async fn a_routed_finding_reaches_its_webhook_once_when_pubsub_delivers_it_twice
     .expect("routing file");
 
     let findings = wiring.ports.findings.clone();
-    let app = App::new(config.clone(), wiring).expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let service = router(app).await.expect("router");
-    tokio::spawn(async move { axum::serve(listener, service).await });
+    let base = serve(App::new(config.clone(), wiring).expect("app")).await;
     push_subscription(
         &gcp,
         &config.findings_topic,

@@ -485,3 +485,41 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// The project on all four emulators, with quick retries.
+pub fn quick_gcp() -> costkit_gcp::Gcp {
+    emulator_gcp(costkit_gcp::RetryPolicy {
+        max_attempts: 4,
+        base: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(200),
+        max_wait: std::time::Duration::from_secs(5),
+    })
+}
+
+/// Settings naming a bucket, a store root and topics of this test run alone (`what` and `id` in
+/// every name), on the named database `infra/gcp` creates (`costkit`).
+pub fn emulator_config(what: &str, id: &str) -> Config {
+    Config {
+        bucket: Some(format!("costkit-{what}-{id}")),
+        firestore_database: "costkit".into(),
+        firestore_root: format!("costkit_{what}_{id}"),
+        normalize_topic: format!("normalize-{id}"),
+        data_updated_topic: format!("data-updated-{id}"),
+        findings_topic: format!("findings-{id}"),
+        alerts_topic: format!("alerts-{id}"),
+        dead_letter_topic: format!("dead-letter-{id}"),
+        notify_dead_letter_topic: format!("notify-dead-letter-{id}"),
+        ..Config::default()
+    }
+}
+
+/// Serves `app` (the service's router) on a free loopback port; returns its base URL.
+pub async fn serve(app: App) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let service = router(app).await.expect("router");
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    base
+}
