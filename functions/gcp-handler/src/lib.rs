@@ -346,6 +346,14 @@ fn flow_failure(what: &str, e: &FlowError) -> Response {
     error(status, format!("{what}: {e}"))
 }
 
+/// A scheduler route's answer: 200 with the run's summary, or the failure.
+fn answer(what: &str, result: Result<Value, FlowError>) -> Response {
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => flow_failure(what, &e),
+    }
+}
+
 /// Checks the push token when configured; `Err` is the answer to send.
 async fn authorize(app: &App, headers: &HeaderMap, what: &str) -> Result<(), Response> {
     let Some(verifier) = &app.push_auth else {
@@ -413,10 +421,7 @@ async fn scheduler_ingest(State(app): State<App>, headers: HeaderMap, body: Byte
         .await
     }
     .await;
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => flow_failure("ingest", &e),
-    }
+    answer("ingest", result)
 }
 
 /// The scheduled report (monthly): `reports/<YYYY-MM>.csv` in the bucket.
@@ -431,10 +436,7 @@ async fn scheduler_report(State(app): State<App>, headers: HeaderMap) -> Respons
         schedule_time(&headers),
     )
     .await;
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => flow_failure("scheduled report", &e),
-    }
+    answer("scheduled report", result)
 }
 
 /// The digest run (daily): every daily or weekly digest whose period ended is sent.
@@ -451,10 +453,7 @@ async fn scheduler_notify_digest(State(app): State<App>, headers: HeaderMap) -> 
         schedule_time(&headers),
     )
     .await;
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => flow_failure("notify digest", &e),
-    }
+    answer("notify digest", result)
 }
 
 /// A Pub/Sub push to `/pubsub/{step}`.
