@@ -1,6 +1,6 @@
 # costkit on Azure: a Linux Function App running the Rust custom handler (functions/azure-handler),
 # a storage account holding the Table store, the queues and the data container, a Key Vault for the
-# report API keys, and a user-assigned managed identity that reads Cost Management at var.cost_scope
+# report API keys and the notification secrets, and a user-assigned managed identity that reads Cost Management at var.cost_scope
 # and reaches storage and Key Vault with Entra ID (no keys anywhere). Runbook: docs/azure-deploy.md.
 
 locals {
@@ -9,6 +9,8 @@ locals {
   # The Functions host moves a message to <queue>-poison after maxDequeueCount; costkit moves
   # permanent failures there at once. Created here so access and monitoring cover them from day one.
   poison_queues = [for q in local.queues : "${q}-poison"]
+  # Notifications that gave up (docs/notifications.md): written by costkit, read by people.
+  notify_dead_letter_queue = "costkit-notify-dead-letter"
 }
 
 data "azurerm_client_config" "current" {}
@@ -148,7 +150,7 @@ resource "azurerm_storage_container" "costkit" {
 }
 
 resource "azurerm_storage_queue" "costkit" {
-  for_each             = toset(concat(local.queues, local.poison_queues))
+  for_each             = toset(concat(local.queues, local.poison_queues, [local.notify_dead_letter_queue]))
   name                 = each.value
   storage_account_name = azurerm_storage_account.costkit.name
 }
@@ -262,6 +264,21 @@ resource "azurerm_key_vault_secret" "report_api_keys" {
   }
 }
 
+# Notification secrets (webhook URLs, signing secrets, SMTP password) as one JSON object, read by
+# the routing file as {secret: COSTKIT_NOTIFY_SECRETS, key: <field>}; set by the operator like the
+# report API keys.
+resource "azurerm_key_vault_secret" "notify" {
+  name            = "costkit-notify"
+  value           = jsonencode({})
+  key_vault_id    = azurerm_key_vault.costkit.id
+  content_type    = "application/json"
+  expiration_date = timeadd(plantimestamp(), "8760h")
+
+  lifecycle {
+    ignore_changes = [value, expiration_date]
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Monitoring.
 
@@ -361,6 +378,11 @@ resource "azurerm_linux_function_app" "costkit" {
     COSTKIT_REPORT_SCHEDULE          = var.report_schedule
     COSTKIT_REPORT_AUTH              = "API_KEY"
     COSTKIT_REPORT_API_KEYS          = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.report_api_keys.versionless_id})"
+    # Notifications: routing file config/notify.yaml in the container (COSTKIT_NOTIFY_ROUTES_KEY),
+    # its secrets, where deliveries that gave up go, and the digest timer.
+    COSTKIT_NOTIFY_SECRETS           = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.notify.versionless_id})"
+    COSTKIT_NOTIFY_DEAD_LETTER_QUEUE = local.notify_dead_letter_queue
+    COSTKIT_NOTIFY_DIGEST_SCHEDULE   = var.notify_digest_schedule
     COSTKIT_LOG_FORMAT               = "json"
   }
 

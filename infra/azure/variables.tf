@@ -40,6 +40,12 @@ variable "report_schedule" {
   default     = "0 30 7 * * *"
 }
 
+variable "notify_digest_schedule" {
+  description = "NCRONTAB of the notification digest run (UTC): sends daily and weekly digests whose period ended at least an hour before."
+  type        = string
+  default     = "0 0 7 * * *"
+}
+
 variable "allowed_ip_ranges" {
   description = "CIDR ranges allowed to call the report endpoint and reach Key Vault (your office/VPN egress)."
   type        = list(string)

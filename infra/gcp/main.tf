@@ -1,7 +1,7 @@
 # costkit on Google Cloud: one Cloud Run service (functions/gcp-handler) that Cloud Scheduler calls
 # for the daily ingest and the monthly report and Pub/Sub pushes to for the queue-driven steps;
 # Firestore (native mode) for the store and state, a bucket for raw pages, staging, FOCUS files,
-# config and reports, Secret Manager for report API keys and webhook URLs, and a runtime service
+# config and reports, Secret Manager for report API keys and notification secrets, and a runtime service
 # account that reads the billing export in BigQuery. Runbook: docs/gcp-deploy.md.
 #
 # Two identities:
@@ -32,7 +32,7 @@ locals {
   pubsub_agent     = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   runtime_member   = "serviceAccount:${google_service_account.runtime.email}"
   invoker_member   = "serviceAccount:${google_service_account.invoker.email}"
-  topic_names      = ["normalize", "data-updated", "findings", "alerts", "budget-notifications", "dead-letter"]
+  topic_names      = ["normalize", "data-updated", "findings", "alerts", "budget-notifications", "dead-letter", "notify-dead-letter"]
   billing_table_id = "${var.billing_export_project}.${var.billing_export_dataset}.${var.billing_export_table}"
 
   # Push subscriptions: topic -> route of the service (functions/gcp-handler). data-updated fans out
@@ -48,22 +48,25 @@ locals {
 
   plain_env = merge(
     {
-      GOOGLE_CLOUD_PROJECT         = var.project_id
-      COSTKIT_GCP_PROJECT          = var.project_id
-      COSTKIT_FIRESTORE_DATABASE   = google_firestore_database.costkit.name
-      COSTKIT_BUCKET               = google_storage_bucket.data.name
-      COSTKIT_NORMALIZE_TOPIC      = google_pubsub_topic.topic["normalize"].name
-      COSTKIT_DATA_UPDATED_TOPIC   = google_pubsub_topic.topic["data-updated"].name
-      COSTKIT_FINDINGS_TOPIC       = google_pubsub_topic.topic["findings"].name
-      COSTKIT_ALERTS_TOPIC         = google_pubsub_topic.topic["alerts"].name
-      COSTKIT_DEAD_LETTER_TOPIC    = google_pubsub_topic.topic["dead-letter"].name
-      COSTKIT_BILLING_TABLE        = local.billing_table_id
-      COSTKIT_BILLING_TABLE_KIND   = var.billing_export_kind
-      COSTKIT_BIGQUERY_LOCATION    = var.billing_export_location
-      COSTKIT_REPORT_AUTH          = var.report_auth
-      COSTKIT_PUSH_AUDIENCE        = local.service_url
-      COSTKIT_PUSH_SERVICE_ACCOUNT = google_service_account.invoker.email
-      RUST_LOG                     = "info"
+      GOOGLE_CLOUD_PROJECT       = var.project_id
+      COSTKIT_GCP_PROJECT        = var.project_id
+      COSTKIT_FIRESTORE_DATABASE = google_firestore_database.costkit.name
+      COSTKIT_BUCKET             = google_storage_bucket.data.name
+      COSTKIT_NORMALIZE_TOPIC    = google_pubsub_topic.topic["normalize"].name
+      COSTKIT_DATA_UPDATED_TOPIC = google_pubsub_topic.topic["data-updated"].name
+      COSTKIT_FINDINGS_TOPIC     = google_pubsub_topic.topic["findings"].name
+      COSTKIT_ALERTS_TOPIC       = google_pubsub_topic.topic["alerts"].name
+      COSTKIT_DEAD_LETTER_TOPIC  = google_pubsub_topic.topic["dead-letter"].name
+      # Notifications that gave up (docs/notifications.md); the routing file is
+      # config/notify.yaml in the bucket (COSTKIT_NOTIFY_ROUTES_KEY).
+      COSTKIT_NOTIFY_DEAD_LETTER_TOPIC = google_pubsub_topic.topic["notify-dead-letter"].name
+      COSTKIT_BILLING_TABLE            = local.billing_table_id
+      COSTKIT_BILLING_TABLE_KIND       = var.billing_export_kind
+      COSTKIT_BIGQUERY_LOCATION        = var.billing_export_location
+      COSTKIT_REPORT_AUTH              = var.report_auth
+      COSTKIT_PUSH_AUDIENCE            = local.service_url
+      COSTKIT_PUSH_SERVICE_ACCOUNT     = google_service_account.invoker.email
+      RUST_LOG                         = "info"
     },
     var.partition_lookback_days == null ? {} : {
       COSTKIT_BIGQUERY_PARTITION_LOOKBACK_DAYS = tostring(var.partition_lookback_days)
@@ -71,13 +74,15 @@ locals {
   )
   secret_env = {
     COSTKIT_REPORT_API_KEYS = google_secret_manager_secret.secret["report-api-keys"].secret_id
-    COSTKIT_WEBHOOK_URLS    = google_secret_manager_secret.secret["webhook-urls"].secret_id
+    # A JSON object of notification secrets (webhook URLs, signing secrets, SMTP password), read
+    # by the routing file as {secret: COSTKIT_NOTIFY_SECRETS, key: <field>}.
+    COSTKIT_NOTIFY_SECRETS = google_secret_manager_secret.secret["notify"].secret_id
   }
   # Placeholder first versions (the service cannot start on a secret without a version); the
   # real values are added outside Terraform (gcloud secrets versions add) and never enter state.
   secrets = {
     report-api-keys = jsonencode({ keys = [] })
-    webhook-urls    = jsonencode({})
+    notify          = jsonencode({})
   }
 }
 
@@ -287,10 +292,11 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   member       = local.pubsub_agent
 }
 
-# A topic without a subscription drops its messages: these keep dead letters and alerts for a week
+# A topic without a subscription drops its messages: these keep dead letters (of messages and of
+# notifications) and alerts for a week
 # (inspect with gcloud pubsub subscriptions pull; people add their own subscriptions to alerts).
 resource "google_pubsub_subscription" "hold" {
-  for_each                   = toset(["dead-letter", "alerts"])
+  for_each                   = toset(["dead-letter", "notify-dead-letter", "alerts"])
   project                    = var.project_id
   name                       = "${var.name}-${each.value}-hold"
   topic                      = google_pubsub_topic.topic[each.value].id
@@ -443,6 +449,8 @@ resource "google_cloud_scheduler_job" "job" {
   for_each = {
     ingest = { schedule = var.ingest_schedule, route = "/scheduler/ingest", deadline = "1800s" }
     report = { schedule = var.report_schedule, route = "/scheduler/report", deadline = "900s" }
+    # Daily and weekly notification digests whose period ended (retries included, well under 300 s).
+    notify-digest = { schedule = var.notify_digest_schedule, route = "/scheduler/notify-digest", deadline = "300s" }
   }
   project          = var.project_id
   region           = var.region

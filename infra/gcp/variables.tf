@@ -105,6 +105,12 @@ variable "report_schedule" {
   default     = "0 12 3 * *"
 }
 
+variable "notify_digest_schedule" {
+  description = "Cron (UTC) of the notification digest run: sends daily and weekly digests whose period ended at least an hour before."
+  type        = string
+  default     = "0 7 * * *"
+}
+
 variable "raw_retention_days" {
   description = "Days the raw BigQuery pages (raw/) and staged aggregates (staging/) are kept."
   type        = number

@@ -8,7 +8,8 @@
 //! | `normalize` | queue `costkit-normalize` | one part → FOCUS Parquet, staged aggregates; the last part loads the store → `data_updated` to the budget and anomaly queues |
 //! | `budget-check` | queue `costkit-budget` | budgets → findings queue |
 //! | `anomaly` | queue `costkit-anomaly` | monitors → findings queue |
-//! | `notify` | queue `costkit-findings` | finding → alerts queue, once (receipt in the table) |
+//! | `notify` | queue `costkit-findings` | finding → the channels of the routing file `config/notify.yaml` (Slack, Teams, webhooks, SMTP, the alerts queue; without the file, the alerts queue), once per channel |
+//! | `notify-digest` | timer (daily) | the daily/weekly digests whose period ended |
 //! | `export` | queue `costkit-exports` (Event Grid `BlobCreated`) | a cost export run's `manifest.json` → one normalize job, a part per data file |
 //! | `report` | HTTP `GET /api/reports/{file}` | the shared report router (`costkit-http`) |
 //! | `report-scheduled` | timer (monthly) | the month's CSV report written to `reports/` in the container |
@@ -40,12 +41,13 @@ use costkit_core::ports::{BlobStore, Queue};
 use costkit_core::store::CostStore;
 use costkit_http::{ApiConfig, Auth, SharedStore};
 use costkit_shell::consume::{run_body, settle, Consumed, Ports, StepSettings};
+use costkit_shell::notify::NotifySettings;
 use serde_json::{json, Map, Value};
 use tokio::runtime::Handle;
 
 use invocation::{InvocationRequest, InvocationResponse};
 
-/// The channel name in delivery receipts (`delivery/queue/<finding id>`).
+/// The channel name in delivery receipts without a routing file (`delivery/queue/<finding id>`).
 pub const CHANNEL: &str = "queue";
 
 /// Settings (app settings of the Function App; defaults match `infra/azure`).
@@ -79,6 +81,13 @@ pub struct Config {
     pub budgets_key: String,
     /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
     pub monitors_key: String,
+    /// `COSTKIT_NOTIFY_ROUTES_KEY` (default `config/notify.yaml`): the notification routing file
+    /// (`docs/notifications.md`); `{secret: <app setting>, key: …}` references in it read a JSON
+    /// app setting (a Key Vault reference, `COSTKIT_NOTIFY_SECRETS` in `infra/azure`).
+    pub notify_routes_key: String,
+    /// `COSTKIT_NOTIFY_DEAD_LETTER_QUEUE` (default `costkit-notify-dead-letter`): deliveries that
+    /// gave up (also kept in the table under `deadletter/<channel>/<id>`).
+    pub notify_dead_letter_queue: String,
     /// `COSTKIT_REPORT_AUTH`: `PLATFORM` (the function key / Easy Auth checked the caller),
     /// `API_KEY` (hashes in `COSTKIT_REPORT_API_KEYS`, a Key Vault reference), else closed.
     pub report_auth: Option<String>,
@@ -105,6 +114,8 @@ impl Default for Config {
             history_months: 13,
             budgets_key: "config/budgets.yaml".into(),
             monitors_key: "config/monitors.yaml".into(),
+            notify_routes_key: "config/notify.yaml".into(),
+            notify_dead_letter_queue: "costkit-notify-dead-letter".into(),
             report_auth: None,
             report_api_keys: None,
         }
@@ -147,6 +158,9 @@ impl Config {
             history_months,
             budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
             monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            notify_routes_key: var("COSTKIT_NOTIFY_ROUTES_KEY").unwrap_or(d.notify_routes_key),
+            notify_dead_letter_queue: var("COSTKIT_NOTIFY_DEAD_LETTER_QUEUE")
+                .unwrap_or(d.notify_dead_letter_queue),
             report_auth: var("COSTKIT_REPORT_AUTH"),
             report_api_keys: var("COSTKIT_REPORT_API_KEYS"),
         })
@@ -235,7 +249,20 @@ impl App {
                 &self.config.alerts_queue,
                 self.handle.clone(),
             )),
+            notify: self.notify_settings(),
         }
+    }
+
+    /// The notify step's settings: the routing file in the container, secrets from app settings
+    /// (Key Vault references), dead letters to the notification dead-letter queue.
+    pub fn notify_settings(&self) -> NotifySettings {
+        let mut s = NotifySettings::new(
+            &self.config.notify_routes_key,
+            CHANNEL,
+            costkit_shell::notify::env_secrets(),
+        );
+        s.dead_letters = Some(Arc::new(self.queue(&self.config.notify_dead_letter_queue)));
+        s
     }
 
     /// Creates the table, container and queues (poison queues included) if missing: for
@@ -255,6 +282,10 @@ impl App {
             self.queue(q).queue().create().await?;
             self.queue(&poison(q)).queue().create().await?;
         }
+        self.queue(&c.notify_dead_letter_queue)
+            .queue()
+            .create()
+            .await?;
         Ok(())
     }
 }
@@ -295,6 +326,7 @@ pub const HTTP_OUTPUT: &str = "res";
 pub const FUNCTIONS: &[(&str, &str)] = &[
     ("ingest", "timerTrigger"),
     ("report-scheduled", "timerTrigger"),
+    ("notify-digest", "timerTrigger"),
     ("normalize", "queueTrigger"),
     ("budget-check", "queueTrigger"),
     ("anomaly", "queueTrigger"),
@@ -312,6 +344,7 @@ async fn invoke(
     let result = match function.as_str() {
         "ingest" => ingest(&app, &req, now).await,
         "report-scheduled" => report_scheduled(&app, now).await,
+        "notify-digest" => notify_digest(&app, now).await,
         "report" => return report(&app, &req).await,
         "normalize" | "budget-check" | "anomaly" | "notify" | "export" => {
             return queue_function(&app, &function, &req, now).await
@@ -402,7 +435,6 @@ async fn queue_function(
         let settings = StepSettings {
             budgets_key: app.config.budgets_key.clone(),
             monitors_key: app.config.monitors_key.clone(),
-            channel: CHANNEL.into(),
         };
         run_body(function, &text, &app.ports(), &settings, now).await
     };
@@ -553,6 +585,19 @@ async fn report_scheduled(app: &App, now: DateTime<Utc>) -> Result<Value, FlowEr
     costkit_shell::report::scheduled_report(
         Arc::new(SharedStore::new(app.store())),
         Arc::new(app.blobs()),
+        now,
+    )
+    .await
+}
+
+/// The digest run (timer, daily): every daily or weekly digest whose period ended is sent.
+async fn notify_digest(app: &App, now: DateTime<Utc>) -> Result<Value, FlowError> {
+    let ports = app.ports();
+    costkit_shell::notify::flush(
+        ports.blobs,
+        ports.state,
+        Some(ports.alerts),
+        ports.notify,
         now,
     )
     .await

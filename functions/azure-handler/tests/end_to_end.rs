@@ -5,7 +5,9 @@
 //! timer → ingest (token, two ActualCost pages via nextLink, one AmortizedCost page) → normalize
 //! queue → normalize (Table store loaded) → budget and anomaly queues → budget check (finding)
 //! and anomaly → findings queue → notify (alerts queue, once) → report download over the HTTP
-//! trigger, and the scheduled report; plus a poison message and a throttled Cost Management.
+//! trigger, and the scheduled report; plus a poison message and a throttled Cost Management, and
+//! a routing file (`config/notify.yaml` in the container) sending findings to a signed webhook on
+//! a local receiver once however often the queue delivers them, and a daily digest.
 
 use std::sync::Arc;
 
@@ -363,11 +365,11 @@ fn schedule_to_report_on_azurite() {
     for m in &findings {
         let (status, out) = w.invoke("notify", queue_payload("notify", m, "2026-03-15T07:01:00Z"));
         assert_eq!(status, 200, "{out}");
-        assert_eq!(out["ReturnValue"]["delivery"], "Sent");
+        assert_eq!(out["ReturnValue"]["deliveries"]["queue"], "sent");
         let (status, again) =
             w.invoke("notify", queue_payload("notify", m, "2026-03-15T07:02:00Z"));
         assert_eq!(status, 200, "{again}");
-        assert_eq!(again["ReturnValue"]["delivery"], "Duplicate");
+        assert_eq!(again["ReturnValue"]["deliveries"]["queue"], "duplicate");
     }
     let alerts = w.receive(&w.app.config.alerts_queue);
     assert_eq!(alerts.len(), n, "one alert per finding");
@@ -599,4 +601,99 @@ fn a_cost_export_manifest_queues_its_files_and_loads_them() {
         rows.iter().map(|r| r.sums.billed).sum::<Decimal>(),
         dec("4.008")
     );
+}
+
+#[test]
+fn a_routed_finding_reaches_its_webhook_once_even_when_delivered_twice() {
+    let w = world();
+    let sink = costkit_shell::testkit::WebhookSink::default();
+    let base = w.rt.block_on(sink.serve()).expect("sink");
+    // What a Key Vault reference in the app setting resolves to: a JSON object of secrets.
+    let setting = format!("COSTKIT_TEST_NOTIFY_{}", unique("").to_uppercase());
+    std::env::set_var(
+        &setting,
+        json!({"hook_url": format!("{base}/hook"), "hook_key": "whsec-azure"}).to_string(),
+    );
+    let routes = format!(
+        "version: 1\nchannels:\n  - name: hook\n    type: webhook\n    url: {{secret: {setting}, key: hook_url}}\n    signing_secret: {{secret: {setting}, key: hook_key}}\n  - name: daily\n    type: webhook\n    url: {base}/digest\n    signing_secret: {{secret: {setting}, key: hook_key}}\nroutes:\n  - channel: hook\n    kinds: [budget_alert]\n  - channel: daily\n    mode: daily\n"
+    );
+    w.app
+        .blobs()
+        .put_bytes("config/notify.yaml", routes.as_bytes(), "application/yaml")
+        .expect("routing file");
+    let finding =
+        costkit_core::flow::messages::Message::Finding(costkit_core::flow::messages::Finding {
+            id: "budget:azure-march:2026-03:billed:actual:80%".into(),
+            kind: costkit_core::flow::messages::FindingKind::BudgetAlert,
+            severity: costkit_core::flow::messages::Severity::Warning,
+            title: "Budget azure-march at 93.5 %".into(),
+            summary: "Spend 37.40 USD of 40.00 USD.".into(),
+            scope: [("budget".to_string(), "azure-march".to_string())].into(),
+            amount: Some(dec("37.4000000001")),
+            currency: Some(costkit_core::money::Currency::new("USD")),
+            found_at: "2026-03-15T07:00:00Z".parse().expect("time"),
+            detail: json!({}),
+        });
+    // The queue delivers the same message twice (the first invocation's delete was lost).
+    let payload = |utc_now: &str| {
+        json!({
+            "Data": {"message": finding.to_json()},
+            "Metadata": {"DequeueCount": 1, "Id": "m-notify-1", "sys": {"MethodName": "notify", "UtcNow": utc_now, "RandGuid": "r"}}
+        })
+    };
+    let (status, out) = w.invoke("notify", payload("2026-03-15T07:01:00Z"));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out["ReturnValue"]["deliveries"],
+        json!({"hook": "sent", "daily": "collected"})
+    );
+    let (status, again) = w.invoke("notify", payload("2026-03-15T07:02:00Z"));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["ReturnValue"]["deliveries"],
+        json!({"hook": "duplicate", "daily": "duplicate"})
+    );
+    let got = sink.received("/hook");
+    assert_eq!(got.len(), 1, "the webhook got the finding once");
+    costkit_core::notify::webhook::verify(
+        b"whsec-azure",
+        &got[0].headers["x-costkit-timestamp"],
+        &got[0].headers["x-costkit-signature"],
+        &got[0].body,
+        chrono::Utc::now().timestamp(),
+        300,
+    )
+    .expect("signature");
+    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(
+        body["finding"]["id"],
+        "budget:azure-march:2026-03:billed:actual:80%"
+    );
+    assert_eq!(body["finding"]["amount"], "37.4000000001");
+    assert_eq!(body["idempotency_key"], got[0].headers["idempotency-key"]);
+    assert!(
+        w.receive(&w.app.config.alerts_queue).is_empty(),
+        "the routing file sends nothing to the alerts queue"
+    );
+
+    // The digest timer the next morning sends the day's digest once.
+    let (status, out) = w.invoke(
+        "notify-digest",
+        timer_payload("notify-digest", "2026-03-16T07:00:00Z"),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out["ReturnValue"]["digests"][0]["delivery"], "sent",
+        "{out}"
+    );
+    let (status, out) = w.invoke(
+        "notify-digest",
+        timer_payload("notify-digest", "2026-03-17T07:00:00Z"),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["ReturnValue"]["digests"], json!([]));
+    let digests = sink.received("/digest");
+    assert_eq!(digests.len(), 1);
+    let d: Value = serde_json::from_slice(&digests[0].body).expect("json");
+    assert_eq!(d["digest"]["totals"]["USD"], "37.4000000001");
 }

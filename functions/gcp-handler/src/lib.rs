@@ -4,10 +4,11 @@
 //! |---|---|---|
 //! | `POST /scheduler/ingest` | Cloud Scheduler (daily; body `{"start","end"}` for a backfill) | billing export in BigQuery → raw pages → `normalize` topic |
 //! | `POST /scheduler/report` | Cloud Scheduler (monthly) | the month's CSV report written to `reports/` in the bucket |
+//! | `POST /scheduler/notify-digest` | Cloud Scheduler (daily) | the daily/weekly notification digests whose period ended |
 //! | `POST /pubsub/normalize` | push subscription on the normalize topic | one part → FOCUS Parquet, staged aggregates; the last part loads the store → `data_updated` topic |
 //! | `POST /pubsub/budget-check` | push subscription on the data-updated topic | budgets → findings topic |
 //! | `POST /pubsub/anomaly` | a second push subscription on the data-updated topic | monitors → findings topic |
-//! | `POST /pubsub/notify` | push subscription on the findings topic | finding → alerts topic, once (receipt in Firestore) |
+//! | `POST /pubsub/notify` | push subscription on the findings topic | finding → the channels of the routing file `config/notify.yaml` (Slack, Teams, webhooks, SMTP, the alerts topic; without the file, the alerts topic), once per channel (receipts in Firestore) |
 //! | `POST /pubsub/budget-notification` | push subscription on a Cloud Billing budget's topic | a crossed threshold → findings topic (status updates ignored) |
 //! | `GET /reports/…`, `/focus/…`, `/dashboard`, `/healthz` | people, scripts | the shared report router (`costkit-http`) |
 //!
@@ -55,13 +56,14 @@ use costkit_gcp::{FirestoreStore, Gcp, GcpError, RetryPolicy};
 use costkit_http::ApiConfig;
 use costkit_shell::consume::{run_body, settle, Consumed, OpenEach, Ports, StepSettings, STEPS};
 use costkit_shell::env_var as var;
+use costkit_shell::notify::NotifySettings;
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
 use costkit_gcp::pubsub::PushEnvelope;
 use push_auth::{PushAuth, PushAuthConfig, PushAuthError, GOOGLE_JWKS_URL};
 
-/// The channel name in delivery receipts (`delivery/pubsub/<finding id>`).
+/// The channel name in delivery receipts without a routing file (`delivery/pubsub/<finding id>`).
 pub const CHANNEL: &str = "pubsub";
 
 /// The route of Cloud Billing budget notifications (`/pubsub/budget-notification`).
@@ -96,6 +98,13 @@ pub struct Config {
     pub budgets_key: String,
     /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
     pub monitors_key: String,
+    /// `COSTKIT_NOTIFY_ROUTES_KEY` (default `config/notify.yaml`): the notification routing file
+    /// (`docs/notifications.md`); `{secret: <variable>, key: …}` references in it read a JSON
+    /// variable filled from Secret Manager (`COSTKIT_NOTIFY_SECRETS` in `infra/gcp`).
+    pub notify_routes_key: String,
+    /// `COSTKIT_NOTIFY_DEAD_LETTER_TOPIC` (default `costkit-notify-dead-letter`): deliveries
+    /// that gave up (also kept in Firestore under `deadletter/<channel>/<id>`).
+    pub notify_dead_letter_topic: String,
     /// `COSTKIT_REPORT_AUTH`: `PLATFORM` (the service requires IAM: Cloud Run checked the
     /// caller), `API_KEY` (hashes in `COSTKIT_REPORT_API_KEYS`), else closed.
     pub report_auth: Option<String>,
@@ -121,6 +130,8 @@ impl Default for Config {
             history_months: 13,
             budgets_key: "config/budgets.yaml".into(),
             monitors_key: "config/monitors.yaml".into(),
+            notify_routes_key: "config/notify.yaml".into(),
+            notify_dead_letter_topic: "costkit-notify-dead-letter".into(),
             report_auth: None,
             report_api_keys: None,
             push: None,
@@ -153,6 +164,9 @@ impl Config {
             )?,
             budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
             monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            notify_routes_key: var("COSTKIT_NOTIFY_ROUTES_KEY").unwrap_or(d.notify_routes_key),
+            notify_dead_letter_topic: var("COSTKIT_NOTIFY_DEAD_LETTER_TOPIC")
+                .unwrap_or(d.notify_dead_letter_topic),
             report_auth: var("COSTKIT_REPORT_AUTH"),
             report_api_keys: var("COSTKIT_REPORT_API_KEYS"),
             push,
@@ -217,12 +231,26 @@ impl Wiring {
                     &config.alerts_topic,
                     handle.clone(),
                 )),
+                notify: notify_settings(config, Some(topic(&config.notify_dead_letter_topic))),
             },
             normalize: topic(&config.normalize_topic),
             dead_letter: topic(&config.dead_letter_topic),
             source,
         })
     }
+}
+
+/// The notify step's settings for `config`: the routing file in the bucket, secrets from the
+/// environment (Cloud Run fills the variables from Secret Manager), dead letters to
+/// `dead_letters` (the notification dead-letter topic).
+pub fn notify_settings(config: &Config, dead_letters: Option<Arc<dyn Queue>>) -> NotifySettings {
+    let mut s = NotifySettings::new(
+        &config.notify_routes_key,
+        CHANNEL,
+        costkit_shell::notify::env_secrets(),
+    );
+    s.dead_letters = dead_letters;
+    s
 }
 
 /// Creates the bucket and the topics of `config` if they are missing: for emulators and first
@@ -237,6 +265,7 @@ pub async fn ensure_resources(config: &Config, gcp: &Gcp) -> Result<(), GcpError
         &config.findings_topic,
         &config.alerts_topic,
         &config.dead_letter_topic,
+        &config.notify_dead_letter_topic,
     ] {
         Topic::new(gcp, t).create().await?;
     }
@@ -273,7 +302,6 @@ impl App {
         StepSettings {
             budgets_key: self.config.budgets_key.clone(),
             monitors_key: self.config.monitors_key.clone(),
-            channel: CHANNEL.into(),
         }
     }
 }
@@ -295,6 +323,7 @@ pub async fn router(app: App) -> anyhow::Result<Router> {
     let triggers = Router::new()
         .route("/scheduler/ingest", post(scheduler_ingest))
         .route("/scheduler/report", post(scheduler_report))
+        .route("/scheduler/notify-digest", post(scheduler_notify_digest))
         .route("/pubsub/{step}", post(push))
         .with_state(app);
     Ok(triggers.merge(reports))
@@ -315,6 +344,14 @@ fn flow_failure(what: &str, e: &FlowError) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     error(status, format!("{what}: {e}"))
+}
+
+/// A scheduler route's answer: 200 with the run's summary, or the failure.
+fn answer(what: &str, result: Result<Value, FlowError>) -> Response {
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => flow_failure(what, &e),
+    }
 }
 
 /// Checks the push token when configured; `Err` is the answer to send.
@@ -384,10 +421,7 @@ async fn scheduler_ingest(State(app): State<App>, headers: HeaderMap, body: Byte
         .await
     }
     .await;
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => flow_failure("ingest", &e),
-    }
+    answer("ingest", result)
 }
 
 /// The scheduled report (monthly): `reports/<YYYY-MM>.csv` in the bucket.
@@ -402,10 +436,24 @@ async fn scheduler_report(State(app): State<App>, headers: HeaderMap) -> Respons
         schedule_time(&headers),
     )
     .await;
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => flow_failure("scheduled report", &e),
+    answer("scheduled report", result)
+}
+
+/// The digest run (daily): every daily or weekly digest whose period ended is sent.
+async fn scheduler_notify_digest(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&app, &headers, "notify-digest").await {
+        return r;
     }
+    let p = app.wiring.ports.clone();
+    let result = costkit_shell::notify::flush(
+        p.blobs,
+        p.state,
+        Some(p.alerts),
+        p.notify,
+        schedule_time(&headers),
+    )
+    .await;
+    answer("notify digest", result)
 }
 
 /// A Pub/Sub push to `/pubsub/{step}`.

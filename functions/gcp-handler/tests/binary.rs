@@ -132,7 +132,7 @@ async fn the_binary_serves_from_the_environment_and_stops_on_sigterm() {
         .expect("push");
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(body["result"]["delivery"], "Sent", "{body}");
+    assert_eq!(body["result"]["deliveries"]["pubsub"], "sent", "{body}");
     let got = alerts.pull(10).await.expect("pull");
     assert_eq!(got.len(), 1);
     let p = publication_from_message(

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate, Utc};
 use common::{
-    billing_rows, dec, emulator_gcp, emulator_var, API_KEY, BUDGETS, EMULATOR_PROJECT, MONITORS,
+    billing_rows, dec, emulator_config, emulator_var, eventually, push_subscription, quick_gcp,
+    serve, API_KEY, BUDGETS, EMULATOR_PROJECT, MONITORS,
 };
 use costkit_core::flow::ingest::CostSource;
 use costkit_core::store::Filter;
@@ -27,21 +28,11 @@ use costkit_gcp::bigquery::{BigQuery, BillingExportSource, ExportKind, ExportQue
 use costkit_gcp::firestore::Firestore;
 use costkit_gcp::ports::publication_from_message;
 use costkit_gcp::pubsub::{Subscription, Topic};
-use costkit_gcp::{FirestoreStore, Gcp, RetryPolicy};
-use costkit_gcp_handler::{ensure_resources, router, App, Config, Wiring};
+use costkit_gcp::FirestoreStore;
+use costkit_gcp_handler::{ensure_resources, App, Config, Wiring};
 use costkit_http::ApiKeyHash;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-
-/// The project on all four emulators, with quick retries.
-fn gcp() -> Gcp {
-    emulator_gcp(RetryPolicy {
-        max_attempts: 4,
-        base: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        max_wait: Duration::from_secs(5),
-    })
-}
 
 /// A dataset holding the standard export table (the documented schema) with `rows`.
 async fn billing_table(rows: &[String]) -> TableRef {
@@ -91,46 +82,6 @@ async fn billing_table(rows: &[String]) -> TableRef {
     TableRef::parse(&format!("{EMULATOR_PROJECT}.{dataset}.{table}")).expect("table")
 }
 
-/// A push subscription of `topic` delivering to `endpoint` (the emulator's REST API).
-async fn push_subscription(gcp: &Gcp, topic: &str, name: &str, endpoint: &str) {
-    let url = format!(
-        "http://{}/v1/projects/{EMULATOR_PROJECT}/subscriptions/{name}",
-        emulator_var("PUBSUB_EMULATOR_HOST")
-    );
-    let body = json!({
-        "topic": Topic::new(gcp, topic).name(),
-        "pushConfig": {"pushEndpoint": endpoint},
-        "ackDeadlineSeconds": 60,
-    });
-    let resp = reqwest::Client::new()
-        .put(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect("subscription");
-    assert!(
-        resp.status().is_success(),
-        "{url}: {}",
-        resp.text().await.unwrap_or_default()
-    );
-}
-
-/// Waits until `check` gives a value (the pushes run in the background), at most `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Runs a port call (they block on the runtime) on a blocking thread.
 async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("join")
@@ -162,25 +113,16 @@ async fn pull_into(sub: &Subscription, into: &mut Vec<costkit_core::ports::Publi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn schedule_to_report_on_the_emulators() {
-    let gcp = gcp();
+    let gcp = quick_gcp();
     let id = format!("{:08x}", fastrand::u32(..));
     let today = Utc::now().date_naive();
     let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("first");
     let period = first.format("%Y-%m").to_string();
     let keys = json!({"keys": [{"id": "e2e", "sha256": ApiKeyHash::of(API_KEY).to_hex()}]});
     let config = Config {
-        bucket: Some(format!("costkit-e2e-{id}")),
-        // A named database, as infra/gcp creates (`costkit`).
-        firestore_database: "costkit".into(),
-        firestore_root: format!("costkit_{id}"),
-        normalize_topic: format!("normalize-{id}"),
-        data_updated_topic: format!("data-updated-{id}"),
-        findings_topic: format!("findings-{id}"),
-        alerts_topic: format!("alerts-{id}"),
-        dead_letter_topic: format!("dead-letter-{id}"),
         report_auth: Some("API_KEY".into()),
         report_api_keys: Some(keys.to_string()),
-        ..Config::default()
+        ..emulator_config("e2e", &id)
     };
     ensure_resources(&config, &gcp).await.expect("resources");
     let handle = tokio::runtime::Handle::current();
@@ -208,15 +150,8 @@ async fn schedule_to_report_on_the_emulators() {
     );
     assert_eq!(source.name(), "gcp-bq-standard");
     wiring.source = Some(Arc::new(source));
-    let app = App::new(config.clone(), wiring).expect("app");
-
     // The service on a local port.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let service = router(app).await.expect("router");
-    tokio::spawn(async move { axum::serve(listener, service).await });
+    let base = serve(App::new(config.clone(), wiring).expect("app")).await;
 
     // Push subscriptions like infra/gcp's; pull subscriptions to watch the alerts, the dead
     // letters and the normalize topic.

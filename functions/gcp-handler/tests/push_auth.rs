@@ -151,7 +151,7 @@ fn a_google_signed_token_for_the_audience_is_accepted() {
     let (w, keys) = guarded(false, false);
     let a = notify(&w, Some(&sign(&claims())));
     assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.json()["result"]["delivery"], "Sent");
+    assert_eq!(a.json()["result"]["deliveries"]["pubsub"], "sent");
     assert_eq!(w.alerts().len(), 1);
     // Cloud Scheduler's token (issuer without the scheme) on the scheduler route.
     let mut c = claims();

@@ -86,10 +86,10 @@ fn schedule_to_report_with_local_ports() {
         let id = format!("300{i}");
         let s = w.push("notify", f, &id, "2026-03-15T07:01:00Z");
         assert_eq!(s.status, 200, "{}", s.text);
-        assert_eq!(s.json()["result"]["delivery"], "Sent");
+        assert_eq!(s.json()["result"]["deliveries"]["pubsub"], "sent");
         let d = w.push("notify", f, &id, "2026-03-15T07:01:00Z");
         assert_eq!(d.status, 200, "{}", d.text);
-        assert_eq!(d.json()["result"]["delivery"], "Duplicate");
+        assert_eq!(d.json()["result"]["deliveries"]["pubsub"], "duplicate");
     }
     let alerts = w.alerts();
     assert_eq!(alerts.len(), findings.len(), "one alert per finding");
@@ -338,7 +338,12 @@ fn the_sample_requests_are_what_the_routes_accept() {
         Ok(Message::Finding(_))
     ));
     let n = w.push_raw("notify", &env, None);
-    assert_eq!(n.json()["result"]["delivery"], "Sent", "{}", n.text);
+    assert_eq!(
+        n.json()["result"]["deliveries"]["pubsub"],
+        "sent",
+        "{}",
+        n.text
+    );
     let (env, _) = decode("pubsub-budget-notification.json");
     let b = w.push_raw("budget-notification", &env, None);
     assert_eq!(b.status, 200, "{}", b.text);

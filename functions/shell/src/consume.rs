@@ -10,6 +10,8 @@ use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, Publisher, Queue, StateStore};
 use costkit_core::store::{CostStore, StoreError};
 use costkit_http::StoreAccess;
+
+use crate::notify::NotifySettings;
 use serde_json::{json, Value};
 
 /// Opens the cost store for one step. A cloud store is a cheap handle over a shared client; a
@@ -40,8 +42,11 @@ pub struct Ports {
     pub analysis: Arc<dyn Queue>,
     /// Where budget check and anomaly send findings.
     pub findings: Arc<dyn Queue>,
-    /// Where notify publishes alerts.
+    /// The alerts topic or queue: where a routing file's `sns` channel (and the default route,
+    /// without a routing file) publishes.
     pub alerts: Arc<dyn Publisher>,
+    /// The notify step's routing file, secrets and dead letters.
+    pub notify: NotifySettings,
 }
 
 /// The settings the steps read.
@@ -51,8 +56,6 @@ pub struct StepSettings {
     pub budgets_key: String,
     /// Key of the anomaly monitors YAML in the blob store.
     pub monitors_key: String,
-    /// The channel name in delivery receipts (`delivery/<channel>/<finding id>`).
-    pub channel: String,
 }
 
 /// The queue-driven steps, by the name the shells route them under.
@@ -97,10 +100,7 @@ pub async fn run_message(
             Ok(json!({"findings": findings}))
         }
         ("notify", Message::Finding(f)) => {
-            let channel = settings.channel.clone();
-            let d =
-                crate::blocking(move || crate::notify(&f, &channel, &*p.alerts, &*p.state)).await?;
-            Ok(json!({"delivery": format!("{d:?}")}))
+            crate::notify::notify_finding(p.blobs, p.state, Some(p.alerts), p.notify, f, now).await
         }
         (step, msg) => Err(crate::unexpected(&msg, step)),
     }

@@ -1,11 +1,14 @@
 //! What every serverless shell does around the core's flows, written once: each step run over the
-//! core's ports with its logging, the backfill request, the report API keys, tracing set-up and
-//! running a synchronous flow off the async runtime. The shells (`functions/common` for Lambda,
+//! core's ports with its logging, notification routing ([`notify`]), the backfill request, the
+//! report API keys, tracing set-up and running a synchronous flow off the async runtime. The shells (`functions/common` for Lambda,
 //! `functions/azure-handler`, the Cloud Run handler) only parse their platform's events and wire
 //! their ports to these functions.
 
 pub mod consume;
+pub mod notify;
 pub mod report;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::str::FromStr;
 
@@ -15,11 +18,10 @@ use costkit_core::budget::SeasonalForecaster;
 use costkit_core::flow::anomaly::{self, AnomalyRun};
 use costkit_core::flow::budget::{self, BudgetRun};
 use costkit_core::flow::ingest::{self, CostSource, IngestConfig, IngestRequest};
-use costkit_core::flow::messages::{Finding, Message, NormalizeJob};
+use costkit_core::flow::messages::{Message, NormalizeJob};
 use costkit_core::flow::normalize::{run_part, NormalizeEnv, PartOutcome};
-use costkit_core::flow::notify::{deliver, Delivery};
 use costkit_core::flow::FlowError;
-use costkit_core::ports::{BlobStore, Publisher, Queue, StateStore};
+use costkit_core::ports::{BlobStore, Queue, StateStore};
 use costkit_core::store::CostStore;
 use costkit_http::ApiKeyHash;
 use serde::Deserialize;
@@ -240,18 +242,6 @@ pub fn anomaly_check(
         "monitors evaluated"
     );
     Ok(run)
-}
-
-/// Delivers one finding to `channel` once (receipt in the state store), logging the outcome.
-pub fn notify(
-    finding: &Finding,
-    channel: &str,
-    publisher: &dyn Publisher,
-    state: &dyn StateStore,
-) -> Result<Delivery, FlowError> {
-    let d = deliver(finding, channel, publisher, state)?;
-    tracing::info!(finding_id = %finding.id, channel, outcome = d.as_str(), "finding delivered");
-    Ok(d)
 }
 
 #[derive(Deserialize)]

@@ -223,6 +223,7 @@ pub fn world_with(config: Config) -> World {
             analysis: data_updated.clone(),
             findings: findings.clone(),
             alerts: Arc::new(OutboxPublisher::new(&outbox)),
+            notify: costkit_gcp_handler::notify_settings(&config, None),
         },
         normalize: normalize.clone(),
         dead_letter: dead_letter.clone(),
@@ -440,4 +441,85 @@ pub fn envelope(
 
 pub fn dec(s: &str) -> Decimal {
     s.parse().expect("decimal")
+}
+
+/// A push subscription of `topic` delivering to `endpoint` (the emulator's REST API).
+pub async fn push_subscription(gcp: &costkit_gcp::Gcp, topic: &str, name: &str, endpoint: &str) {
+    let url = format!(
+        "http://{}/v1/projects/{EMULATOR_PROJECT}/subscriptions/{name}",
+        emulator_var("PUBSUB_EMULATOR_HOST")
+    );
+    let body = json!({
+        "topic": costkit_gcp::pubsub::Topic::new(gcp, topic).name(),
+        "pushConfig": {"pushEndpoint": endpoint},
+        "ackDeadlineSeconds": 60,
+    });
+    let resp = reqwest::Client::new()
+        .put(&url)
+        .json(&body)
+        .send()
+        .await
+        .expect("subscription");
+    assert!(
+        resp.status().is_success(),
+        "{url}: {}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+/// Waits until `check` gives a value (the pushes run in the background), at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The project on all four emulators, with quick retries.
+pub fn quick_gcp() -> costkit_gcp::Gcp {
+    emulator_gcp(costkit_gcp::RetryPolicy {
+        max_attempts: 4,
+        base: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(200),
+        max_wait: std::time::Duration::from_secs(5),
+    })
+}
+
+/// Settings naming a bucket, a store root and topics of this test run alone (`what` and `id` in
+/// every name), on the named database `infra/gcp` creates (`costkit`).
+pub fn emulator_config(what: &str, id: &str) -> Config {
+    Config {
+        bucket: Some(format!("costkit-{what}-{id}")),
+        firestore_database: "costkit".into(),
+        firestore_root: format!("costkit_{what}_{id}"),
+        normalize_topic: format!("normalize-{id}"),
+        data_updated_topic: format!("data-updated-{id}"),
+        findings_topic: format!("findings-{id}"),
+        alerts_topic: format!("alerts-{id}"),
+        dead_letter_topic: format!("dead-letter-{id}"),
+        notify_dead_letter_topic: format!("notify-dead-letter-{id}"),
+        ..Config::default()
+    }
+}
+
+/// Serves `app` (the service's router) on a free loopback port; returns its base URL.
+pub async fn serve(app: App) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let service = router(app).await.expect("router");
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    base
 }
