@@ -430,7 +430,7 @@ fn the_verdict_withholds_forecasts_of_short_sparse_or_badly_backtested_histories
     let (daily, last) = lumpy_history(true);
     let sf = period_totals(&daily, last, &[october()]).expect("totals");
     match verdict(&daily, &sf) {
-        Verdict::Unreliable { mase } => assert!(mase > MAX_MASE, "{mase}"),
+        Verdict::Unreliable { mase, .. } => assert!(mase > MAX_MASE, "{mase}"),
         v => panic!("{v:?} {:?}", sf.forecast.backtest),
     }
     // Two weeks of data.

@@ -221,6 +221,13 @@ pub const RECENT_DAYS: i64 = 90;
 /// outside what a usable forecast scores.
 pub const MAX_MASE: f64 = 5.0;
 
+/// Under this share of the backtest's actual values inside their 80 % intervals and the ranges
+/// are not shown: they demonstrably do not describe the series (the benchmark suite's series
+/// average 79 %).
+pub const MIN_COVERAGE80: f64 = 0.5;
+/// Backtest points needed before [`MIN_COVERAGE80`] is applied.
+pub const MIN_COVERAGE_POINTS: usize = 20;
+
 /// Whether a spend forecast is fit to be shown to people (reports, `costkit forecast`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
@@ -233,10 +240,13 @@ pub enum Verdict {
         /// Days from the first day with data through the last day.
         days: usize,
     },
-    /// The method forecast the series' own past far worse than naive: say so instead of numbers.
+    /// The method forecast the series' own past far worse than naive, or its ranges held the
+    /// actual values far less often than they claim: say so instead of numbers.
     Unreliable {
-        /// The backtest's MASE.
+        /// The backtest's MASE (0 when it has none: a constant history).
         mase: f64,
+        /// The backtest's share of actual values inside the 80 % intervals.
+        coverage80: f64,
     },
 }
 
@@ -253,9 +263,12 @@ impl Verdict {
                  ({days} days of history); at least {MIN_SPEND_DAYS} are needed",
                 RECENT_DAYS.min(*days as i64)
             )),
-            Verdict::Unreliable { mase } => Some(format!(
+            Verdict::Unreliable { mase, coverage80 } => Some(format!(
                 "no forecast: the method forecast this series' own recent past poorly (backtest \
-                 MASE {mase:.1}, above {MAX_MASE}); the history is too irregular to project"
+                 MASE {mase:.1}, limit {MAX_MASE}; {:.0} % inside the 80 % ranges, minimum {:.0} %); \
+                 the history is too irregular to project",
+                100.0 * coverage80,
+                100.0 * MIN_COVERAGE80
             )),
         }
     }
@@ -280,8 +293,20 @@ pub fn verdict(daily: &BTreeMap<NaiveDate, Decimal>, sf: &SpendForecast) -> Verd
             days,
         };
     }
-    match sf.forecast.backtest.and_then(|b| b.mase) {
-        Some(mase) if mase > MAX_MASE => Verdict::Unreliable { mase },
+    let Some(b) = sf.forecast.backtest else {
+        return Verdict::Usable;
+    };
+    match b.mase {
+        Some(mase) if mase > MAX_MASE => Verdict::Unreliable {
+            mase,
+            coverage80: b.coverage80,
+        },
+        mase if b.points >= MIN_COVERAGE_POINTS && b.coverage80 < MIN_COVERAGE80 => {
+            Verdict::Unreliable {
+                mase: mase.unwrap_or(0.0),
+                coverage80: b.coverage80,
+            }
+        }
         _ => Verdict::Usable,
     }
 }
