@@ -473,6 +473,17 @@ fn the_verdict_withholds_forecasts_of_short_sparse_or_badly_backtested_histories
         steady.insert(day, Decimal::from_f64_retain(v).expect("f64").round_dp(2));
     }
     let last = start + Duration::days(179);
-    let sf = period_totals(&steady, last, &[period_at(&PeriodSpec::Monthly, last)]).expect("t");
+    let mut sf = period_totals(&steady, last, &[period_at(&PeriodSpec::Monthly, last)]).expect("t");
     assert_eq!(verdict(&steady, &sf), Verdict::Usable);
+    // The backtest rules on their own: a large MASE whose ranges held is shown; a large MASE
+    // whose ranges failed, or ranges that held under half the values, is not.
+    let mut judge = |mase: f64, coverage80: f64| {
+        let b = sf.forecast.backtest.as_mut().expect("backtest");
+        (b.mase, b.coverage80, b.points) = (Some(mase), coverage80, 90);
+        verdict(&steady, &sf)
+    };
+    assert_eq!(judge(7.6, 0.94), Verdict::Usable);
+    assert!(matches!(judge(50.0, 0.64), Verdict::Unreliable { .. }));
+    assert!(matches!(judge(0.9, 0.33), Verdict::Unreliable { .. }));
+    assert_eq!(judge(0.9, 0.6), Verdict::Usable);
 }

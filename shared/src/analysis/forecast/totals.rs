@@ -221,6 +221,9 @@ pub const RECENT_DAYS: i64 = 90;
 /// outside what a usable forecast scores.
 pub const MAX_MASE: f64 = 5.0;
 
+/// A backtest MASE above [`MAX_MASE`] withholds the forecast only when under this share of the
+/// actual values were inside their 80 % intervals as well.
+pub const CALIBRATED80: f64 = 0.75;
 /// Under this share of the backtest's actual values inside their 80 % intervals and the ranges
 /// are not shown: they demonstrably do not describe the series (the benchmark suite's series
 /// average 79 %).
@@ -265,9 +268,11 @@ impl Verdict {
             )),
             Verdict::Unreliable { mase, coverage80 } => Some(format!(
                 "no forecast: the method forecast this series' own recent past poorly (backtest \
-                 MASE {mase:.1}, limit {MAX_MASE}; {:.0} % inside the 80 % ranges, minimum {:.0} %); \
-                 the history is too irregular to project",
+                 MASE {mase:.1}, {:.0} % inside the 80 % ranges; shown only with a MASE up to \
+                 {MAX_MASE} or {:.0} % inside, and never under {:.0} %); the history is too \
+                 irregular to project",
                 100.0 * coverage80,
+                100.0 * CALIBRATED80,
                 100.0 * MIN_COVERAGE80
             )),
         }
@@ -297,7 +302,9 @@ pub fn verdict(daily: &BTreeMap<NaiveDate, Decimal>, sf: &SpendForecast) -> Verd
         return Verdict::Usable;
     };
     match b.mase {
-        Some(mase) if mase > MAX_MASE => Verdict::Unreliable {
+        // Large point errors alone mean a hard series; when its ranges still held the actual
+        // values, they say so honestly and the forecast is shown.
+        Some(mase) if mase > MAX_MASE && b.coverage80 < CALIBRATED80 => Verdict::Unreliable {
             mase,
             coverage80: b.coverage80,
         },
