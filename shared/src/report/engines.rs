@@ -216,8 +216,9 @@ fn forecast_lines(
         });
         // A forecast that cannot be trusted is not shown: a FinOps engineer must not read a
         // 95 % range of -25,599 for a month with 0.09 spent, nor a month total from a week.
+        // (A finished period is its exact actual: nothing to withhold.)
         let judged = verdict(&daily, &sf);
-        if judged != Verdict::Usable {
+        if judged != Verdict::Usable && pt.remaining_days > 0 {
             out.push(ForecastLine {
                 currency,
                 basis: basis_name.into(),
