@@ -11,7 +11,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use costkit_core::aggregate::{row_label, CostBasis, GroupBy};
-use costkit_core::analysis::forecast::{forecast, period_totals, Backtest, PeriodTotal};
+use costkit_core::analysis::forecast::{
+    forecast, period_totals, verdict, Backtest, PeriodTotal, Verdict,
+};
 use costkit_core::analysis::read_date_value_csv;
 use costkit_core::budget::{period_at, PeriodSpec};
 use costkit_core::money::Currency;
@@ -155,6 +157,15 @@ fn backtest_text(b: Option<&Backtest>) -> String {
     }
 }
 
+/// The report's word for a verdict (`docs/report.schema.json`, forecast `status`).
+fn status(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Usable => "ok",
+        Verdict::InsufficientHistory { .. } => "insufficient-history",
+        Verdict::Unreliable { .. } => "unreliable",
+    }
+}
+
 /// One store series' result.
 struct Line {
     group: String,
@@ -162,6 +173,8 @@ struct Line {
     method: String,
     backtest: Option<Backtest>,
     totals: Vec<PeriodTotal>,
+    /// Whether the forecast may be shown (too short, sparse or badly backtested: not).
+    verdict: Verdict,
 }
 
 fn people(a: &ForecastArgs) -> Result<()> {
@@ -219,18 +232,31 @@ fn people(a: &ForecastArgs) -> Result<()> {
         // counts days without rows up to `last` as zero.
         let sf = period_totals(&daily, last, &periods)
             .with_context(|| format!("forecasting {group} ({currency})"))?;
+        let judged = verdict(&daily, &sf);
         lines.push(Line {
             group,
             currency,
             method: sf.forecast.method,
             backtest: sf.forecast.backtest,
             totals: sf.totals,
+            verdict: judged,
         });
     }
+    // Largest expected month first; withheld forecasts after the shown ones, by spend so far.
     lines.sort_by(|x, y| {
+        let key = |l: &Line| {
+            (
+                l.verdict == Verdict::Usable,
+                if l.verdict == Verdict::Usable {
+                    l.totals[0].total
+                } else {
+                    l.totals[0].actual
+                },
+            )
+        };
         x.currency
             .cmp(&y.currency)
-            .then(y.totals[0].total.cmp(&x.totals[0].total))
+            .then(key(y).cmp(&key(x)))
             .then(x.group.cmp(&y.group))
     });
     let mut out = std::io::stdout().lock();
@@ -244,6 +270,8 @@ fn people(a: &ForecastArgs) -> Result<()> {
                         "currency": l.currency.as_str(),
                         "last_day": last.to_string(),
                         "method": l.method,
+                        "status": status(&l.verdict),
+                        "note": l.verdict.explain(),
                         "backtest": l.backtest.map(|b| serde_json::json!({
                             "windows": b.windows,
                             "horizon_days": b.horizon,
@@ -252,20 +280,25 @@ fn people(a: &ForecastArgs) -> Result<()> {
                             "coverage80": b.coverage80,
                             "coverage95": b.coverage95,
                         })),
-                        "periods": l.totals.iter().map(|t| serde_json::json!({
-                            "period": t.period.label,
-                            "start": t.period.start.to_string(),
-                            "end": t.period.end.to_string(),
-                            "actual": t.actual.normalize().to_string(),
-                            "forecast": t.forecast.normalize().to_string(),
-                            "total": t.total.normalize().to_string(),
-                            "lo80": t.lo80.normalize().to_string(),
-                            "hi80": t.hi80.normalize().to_string(),
-                            "lo95": t.lo95.normalize().to_string(),
-                            "hi95": t.hi95.normalize().to_string(),
-                            "remaining_days": t.remaining_days,
-                            "range_source": t.range_source,
-                        })).collect::<Vec<_>>(),
+                        "periods": l.totals.iter().map(|t| {
+                            // Withheld forecasts keep the exact spend so far, nothing else.
+                            let shown = l.verdict == Verdict::Usable || t.remaining_days == 0;
+                            let amount = |d: Decimal| shown.then(|| d.normalize().to_string());
+                            serde_json::json!({
+                                "period": t.period.label,
+                                "start": t.period.start.to_string(),
+                                "end": t.period.end.to_string(),
+                                "actual": t.actual.normalize().to_string(),
+                                "forecast": amount(t.forecast),
+                                "total": amount(t.total),
+                                "lo80": amount(t.lo80),
+                                "hi80": amount(t.hi80),
+                                "lo95": amount(t.lo95),
+                                "hi95": amount(t.hi95),
+                                "remaining_days": t.remaining_days,
+                                "range_source": t.range_source,
+                            })
+                        }).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -288,6 +321,17 @@ fn people(a: &ForecastArgs) -> Result<()> {
             for l in &lines {
                 let mut row = vec![Cell::new(&l.group), Cell::new(l.currency.as_str())];
                 for p in &l.totals {
+                    if l.verdict != Verdict::Usable && p.remaining_days > 0 {
+                        let why = match l.verdict {
+                            Verdict::Unreliable { .. } => "no forecast:\nhistory too irregular",
+                            _ => "not enough history",
+                        };
+                        row.push(
+                            Cell::new(format!("{why}\nso far {}", cents(p.actual)))
+                                .set_alignment(CellAlignment::Right),
+                        );
+                        continue;
+                    }
                     row.push(
                         Cell::new(format!(
                             "{}\n80%: {} – {}\n95%: {} – {}\nso far {}",
@@ -318,6 +362,11 @@ fn people(a: &ForecastArgs) -> Result<()> {
                 t.add_row(row);
             }
             writeln!(out, "{t}")?;
+            for l in lines.iter().filter(|l| l.verdict != Verdict::Usable) {
+                if let Some(n) = l.verdict.explain() {
+                    writeln!(out, "{} ({}): {n}.", l.group, l.currency)?;
+                }
+            }
             writeln!(
                 out,
                 "Backtest: the method's own forecasts of the last windows of history. MASE below 1 beats repeating last week; \"80% covered\" near 80% means the ranges can be trusted."

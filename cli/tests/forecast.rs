@@ -286,6 +286,43 @@ fn store_mode_prints_period_totals_with_ranges_and_backtests() {
 }
 
 #[test]
+fn store_mode_withholds_forecasts_of_too_little_history() {
+    // Ten days of EC2 spend: the table says "not enough history" and why, the JSON keeps the
+    // exact spend so far and gives no forecast numbers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = NaiveDate::from_ymd_opt(2024, 9, 1).expect("date");
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..10 {
+        csv.push_str(&focus_row(
+            start + Duration::days(i),
+            "Amazon Elastic Compute Cloud",
+            "12.5",
+        ));
+        csv.push('\n');
+    }
+    std::fs::write(dir.path().join("focus.csv"), csv).expect("write");
+    let o = costkit(&["load", "focus.csv"], dir.path());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = costkit(&["forecast", "--format", "json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v[0]["status"], "insufficient-history", "{v}");
+    let month = &v[0]["periods"][0];
+    assert_eq!(month["actual"], "125");
+    assert!(
+        month["total"].is_null() && month["hi95"].is_null(),
+        "{month}"
+    );
+    let o = costkit(&["forecast"], dir.path());
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("not enough history") && out.contains("10 days with spend"),
+        "{out}"
+    );
+    assert!(!out.contains("80%:"), "{out}");
+}
+
+#[test]
 fn store_mode_without_a_store_says_what_to_do() {
     let dir = tempfile::tempdir().expect("tempdir");
     let o = costkit(&["forecast"], dir.path());

@@ -53,29 +53,67 @@ fn report_files_in_every_format() {
         serde_json::from_slice(&std::fs::read(d.join("r.json")).expect("json")).expect("parse");
     // September of the fixture: 27.65 USD billed.
     assert_eq!(json["totals"][0]["billed"], "27.65");
-    // The forecast engine runs by default: the fixture's September has data through the 3rd, so
-    // the rest of the month is forecast on top of the exact actual.
-    assert_eq!(json["forecast"][0]["actual"], "27.65");
-    let total: f64 = json["forecast"][0]["total"]
+    // The forecast engine runs by default. The fixture's September has data through the 3rd and
+    // its history is three days: not enough to forecast, so the report says so instead of
+    // numbers, and keeps the exact actual.
+    let fc = &json["forecast"][0];
+    assert_eq!(fc["actual"], "27.65");
+    assert_eq!(fc["status"], "insufficient-history");
+    assert!(fc["total"].is_null() && fc["daily"].as_array().expect("daily").is_empty());
+    assert!(fc["note"]
         .as_str()
-        .expect("total")
-        .parse()
-        .expect("number");
-    assert!(total >= 27.65, "{total}");
-    assert_eq!(
-        json["forecast"][0]["daily"]
-            .as_array()
-            .expect("daily")
-            .len(),
-        27,
-        "09-04 to 09-30"
-    );
+        .expect("note")
+        .starts_with("not enough history"));
     assert!(json["anomalies"].is_null(), "no monitors: not configured");
     let html = std::fs::read_to_string(d.join("r.html")).expect("html");
     assert!(html.contains("27.65") && html.contains("<svg"));
     assert_eq!(&std::fs::read(d.join("r.xlsx")).expect("xlsx")[..2], b"PK");
     let csv = std::fs::read_to_string(d.join("r.csv")).expect("csv");
     assert!(csv.contains("total,,,,USD,billed,27.65"));
+
+    // With months of daily history the forecast is shown: the rest of September on top of the
+    // exact actual, inside its own ranges.
+    let out = costkit()
+        .args(["load", "--store", "s.db"])
+        .arg(fixture("tests/fixtures/cli/focus12_steady_daily.csv"))
+        .current_dir(d)
+        .output()
+        .expect("load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = costkit()
+        .args([
+            "report", "--store", "s.db", "--period", "2024-09", "-o", "s.json",
+        ])
+        .args(["--now", "2024-10-02T00:00:00Z"])
+        .current_dir(d)
+        .output()
+        .expect("report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("s.json")).expect("json")).expect("parse");
+    let fc = &json["forecast"][0];
+    assert_eq!(fc["status"], "ok", "{fc}");
+    let num = |v: &serde_json::Value| v.as_str().expect("amount").parse::<f64>().expect("number");
+    let (actual, total) = (num(&fc["actual"]), num(&fc["total"]));
+    assert_eq!(
+        fc["daily"].as_array().expect("daily").len(),
+        11,
+        "09-20 to 09-30"
+    );
+    for i in fc["intervals"].as_array().expect("intervals") {
+        assert!(
+            actual <= num(&i["lower"]) && num(&i["lower"]) <= total && total <= num(&i["upper"]),
+            "{fc}"
+        );
+    }
 
     // An unknown extension without --format, and a period without data: errors, no file.
     let out = costkit()

@@ -7,8 +7,8 @@ mod common;
 use chrono::{DateTime, Utc};
 use costkit_core::budget::BudgetFile;
 use costkit_core::report::{
-    build, render_html, render_json, render_xlsx, EngineSections, ForecastDay, ForecastInterval,
-    ForecastLine, Report, ReportOptions, ReportPeriod, ReportScope,
+    build, render_csv, render_html, render_json, render_xlsx, EngineSections, ForecastDay,
+    ForecastInterval, ForecastLine, Report, ReportOptions, ReportPeriod, ReportScope,
 };
 use costkit_core::store::CostStore;
 use costkit_sqlite::SqliteStore;
@@ -127,7 +127,9 @@ fn html_draws_the_forecast_band_and_budget_burn_down() {
         basis: "billed".into(),
         method: "test".into(),
         actual: dec("27.65"),
-        total: dec("300"),
+        status: "ok",
+        note: None,
+        total: Some(dec("300")),
         intervals: vec![ForecastInterval {
             level_pct: 80,
             lower: dec("250"),
@@ -321,7 +323,14 @@ fn write_reports_for_external_checks() {
     };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("out dir");
-    let s = store(&[common::TWO_MONTHS, common::MULTI, common::AWS_CUR, HOSTILE]);
+    // STEADY gives the USD series the history its forecast band needs.
+    let s = store(&[
+        common::TWO_MONTHS,
+        common::STEADY,
+        common::MULTI,
+        common::AWS_CUR,
+        HOSTILE,
+    ]);
     let budgets = BudgetFile::load(&common::repo_file("docs/budgets.example.yaml"))
         .expect("budgets")
         .budgets;
@@ -365,12 +374,12 @@ fn write_reports_for_external_checks() {
 
 /// `generate` fills the engine sections: the forecast of a running month from the store's own
 /// daily spend, with ordered ranges and daily points for the rest of the month; monitors, when
-/// configured, give a list (empty here: the fixture is too short to learn from), not `null`.
+/// configured, give a list (empty here: nothing stands out), not `null`.
 #[test]
 fn generate_fills_the_engine_sections() {
     use costkit_core::analysis::anomaly::monitor::MonitorFile;
     use costkit_core::report::{generate, EngineConfig};
-    let s = store(&[common::TWO_MONTHS]);
+    let s = store(&[common::TWO_MONTHS, common::STEADY]);
     let period = ReportPeriod::parse("2024-09").expect("period");
     let monitors = MonitorFile::parse(
         "version: 1\nmonitors:\n  - name: all\n    currency: USD\n",
@@ -394,6 +403,8 @@ fn generate_fills_the_engine_sections() {
     let fc = r.forecast.as_ref().expect("forecast configured");
     assert_eq!(fc.len(), 1, "one currency");
     let f = &fc[0];
+    assert_eq!((f.status, &f.note), ("ok", &None), "{f:?}");
+    let total = f.total.expect("a shown forecast has a total");
     // Actual: Σ billed of the charge days of September before the 4th, straight from the store.
     let rows = s
         .daily(&costkit_core::store::Filter::default())
@@ -406,14 +417,47 @@ fn generate_fills_the_engine_sections() {
     assert_eq!(f.actual, expected.normalize());
     let i80 = f.intervals.iter().find(|i| i.level_pct == 80).expect("80");
     let i95 = f.intervals.iter().find(|i| i.level_pct == 95).expect("95");
-    assert!(i95.lower <= i80.lower && i80.lower <= f.total && f.total <= i80.upper);
+    assert!(i95.lower <= i80.lower && i80.lower <= total && total <= i80.upper);
     assert!(i80.upper <= i95.upper);
-    assert!(f.total >= f.actual || f.total < Decimal::ZERO);
+    // Spend that was never negative: the total is at least the spend so far, and so is every
+    // lower bound.
+    assert!(total >= f.actual && i95.lower >= f.actual, "{f:?}");
+    // About 27 more days at 60..110.
+    assert!(
+        total > Decimal::from(1800) && total < Decimal::from(3300),
+        "{f:?}"
+    );
     let last = f.daily.last().expect("daily points").day;
     assert_eq!(last.to_string(), "2024-09-30");
     for d in &f.daily {
         assert!(d.lower_95 <= d.lower_80 && d.lower_80 <= d.upper_80 && d.upper_80 <= d.upper_95);
+        assert!(d.lower_80 <= d.value && d.value <= d.upper_80 && d.lower_95 >= Decimal::ZERO);
     }
+    // Three days of history: no numbers, a reason, in every format.
+    let short = store(&[common::TWO_MONTHS]);
+    let r = generate(
+        &short,
+        &period,
+        &ReportScope::default(),
+        &ReportOptions::default(),
+        &EngineConfig::default(),
+        at("2024-09-04T08:00:00Z"),
+    )
+    .expect("report");
+    let f = &r.forecast.as_ref().expect("forecast configured")[0];
+    assert_eq!(f.status, "insufficient-history");
+    assert!(f.total.is_none() && f.intervals.is_empty() && f.daily.is_empty());
+    let note = f.note.as_deref().expect("a reason");
+    assert!(note.starts_with("not enough history"), "{note}");
+    let html = String::from_utf8(render_html(&r).expect("html")).expect("utf-8");
+    assert!(html.contains("not enough history"));
+    assert!(!html.contains("class=\"band80\""));
+    let csv = String::from_utf8(render_csv(&r).expect("csv")).expect("utf-8");
+    assert!(csv.contains("not enough history") && csv.contains(",withheld,"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&render_json(&r).expect("json")).expect("parse");
+    assert!(json["forecast"][0]["total"].is_null());
+    assert_eq!(json["forecast"][0]["status"], "insufficient-history");
     // Switched off: not configured.
     let r = generate(
         &s,

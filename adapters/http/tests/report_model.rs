@@ -450,20 +450,37 @@ fn json_validates_against_the_published_schema() {
                 change: dec("9.15"),
             }],
         }]),
-        forecast: Some(vec![ForecastLine {
-            currency: Currency::new("USD"),
-            basis: "billed".into(),
-            method: "ets".into(),
-            actual: dec("27.65"),
-            total: dec("60.5"),
-            intervals: vec![ForecastInterval {
-                level_pct: 80,
-                lower: dec("50"),
-                upper: dec("70"),
-            }],
-            backtest: None,
-            daily: Vec::new(),
-        }]),
+        forecast: Some(vec![
+            ForecastLine {
+                currency: Currency::new("USD"),
+                basis: "billed".into(),
+                method: "ets".into(),
+                actual: dec("27.65"),
+                status: "ok",
+                note: None,
+                total: Some(dec("60.5")),
+                intervals: vec![ForecastInterval {
+                    level_pct: 80,
+                    lower: dec("50"),
+                    upper: dec("70"),
+                }],
+                backtest: None,
+                daily: Vec::new(),
+            },
+            ForecastLine {
+                // A withheld forecast: no numbers, a reason.
+                currency: Currency::new("EUR"),
+                basis: "billed".into(),
+                method: "croston-sba (intermittent)".into(),
+                actual: dec("0.09"),
+                status: "insufficient-history",
+                note: Some("not enough history to forecast".into()),
+                total: None,
+                intervals: Vec::new(),
+                backtest: None,
+                daily: Vec::new(),
+            },
+        ]),
         recommendations: Some(vec![Recommendation {
             source: "rule:idle-volume".into(),
             title: "Delete unattached volume".into(),
@@ -484,6 +501,11 @@ fn json_validates_against_the_published_schema() {
     let doc: Value = serde_json::from_slice(&render_json(&r).expect("json")).expect("parse");
     assert_valid(&v, &doc);
     assert_eq!(doc["anomalies"][0]["root_causes"][0]["change"], "9.15");
+    assert!(doc["forecast"][1]["total"].is_null());
+    // A status outside the documented ones is rejected.
+    let mut bad = doc.clone();
+    bad["forecast"][1]["status"] = serde_json::json!("maybe");
+    assert!(!v.is_valid(&bad));
 
     // Amounts as JSON numbers, a missing section and an unknown field are all rejected.
     let mut bad = doc.clone();

@@ -57,8 +57,9 @@ impl PeriodForecaster for LinearRunRate {
 /// The default: the scope's whole daily history (not only the period's days) forecast to the
 /// period's end by [`crate::analysis::forecast::period_totals`]: exact spend to date plus the
 /// expected spend of the remaining days, learned with weekly seasonality, trend and recurring
-/// day-of-month charges. With under [`SeasonalForecaster::MIN_HISTORY_DAYS`] days of history it
-/// falls back to [`LinearRunRate`].
+/// day-of-month charges. With under [`SeasonalForecaster::MIN_HISTORY_DAYS`] days of history, or
+/// when the engine's [`crate::analysis::forecast::verdict`] withholds the forecast (too sparse a
+/// history, a failed backtest), it falls back to [`LinearRunRate`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SeasonalForecaster;
 
@@ -87,6 +88,13 @@ impl PeriodForecaster for SeasonalForecaster {
             std::slice::from_ref(period),
         )
         .ok()?;
+        // A history the engine cannot forecast (too sparse, or its backtest failed) gets the
+        // simple method rather than numbers the engine itself does not trust.
+        if crate::analysis::forecast::verdict(&spend.history, &sf)
+            != crate::analysis::forecast::Verdict::Usable
+        {
+            return LinearRunRate.forecast(period, spend);
+        }
         sf.totals.first().map(|t| t.total)
     }
 }

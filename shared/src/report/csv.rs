@@ -409,15 +409,14 @@ pub fn render_csv(report: &Report) -> Result<Vec<u8>, ::csv::Error> {
                 "actual",
                 &num(f.actual),
             )?;
-            r.row(
-                "forecast",
-                &f.basis,
-                &f.method,
-                "",
-                c,
-                "total",
-                &num(f.total),
-            )?;
+            // A withheld forecast has no total row; its method column carries the reason.
+            match (f.total, &f.note) {
+                (Some(t), _) => r.row("forecast", &f.basis, &f.method, "", c, "total", &num(t))?,
+                (None, note) => {
+                    let why = format!("{} ({})", f.method, note.as_deref().unwrap_or(f.status));
+                    r.row("forecast", &f.basis, &why, "", c, "withheld", "")?
+                }
+            }
             for d in &f.daily {
                 let day = d.day.to_string();
                 for (metric, v) in [

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::aggregate::CostBasis;
 use crate::analysis::anomaly::monitor::{evaluate, MonitorFile};
-use crate::analysis::forecast::period_totals;
+use crate::analysis::forecast::{period_totals, verdict, Verdict};
 use crate::budget::Period;
 use crate::money::Currency;
 use crate::store::{CostStore, Filter, StoreError};
@@ -214,12 +214,36 @@ fn forecast_lines(
                 windows: b.windows as u32,
             },
         });
+        // A forecast that cannot be trusted is not shown: a FinOps engineer must not read a
+        // 95 % range of -25,599 for a month with 0.09 spent, nor a month total from a week.
+        // (A finished period is its exact actual: nothing to withhold.)
+        let judged = verdict(&daily, &sf);
+        if judged != Verdict::Usable && pt.remaining_days > 0 {
+            out.push(ForecastLine {
+                currency,
+                basis: basis_name.into(),
+                method: sf.forecast.method,
+                actual: pt.actual.normalize(),
+                status: match judged {
+                    Verdict::Unreliable { .. } => "unreliable",
+                    _ => "insufficient-history",
+                },
+                note: judged.explain(),
+                total: None,
+                intervals: Vec::new(),
+                backtest,
+                daily: Vec::new(),
+            });
+            continue;
+        }
         out.push(ForecastLine {
             currency,
             basis: basis_name.into(),
             method: format!("{}; range: {}", sf.forecast.method, pt.range_source),
             actual: pt.actual.normalize(),
-            total: pt.total.normalize(),
+            status: "ok",
+            note: None,
+            total: Some(pt.total.normalize()),
             intervals: vec![
                 ForecastInterval {
                     level_pct: 80,

@@ -212,14 +212,17 @@ fn charts(r: &Report) -> Vec<Chart> {
                 label: "forecast, with 80% and 95% ranges".into(),
             });
         }
-        let heading = match fc {
-            Some(x) => format!(
+        let heading = match fc.and_then(|x| x.total.map(|t| (x, t))) {
+            Some((x, total)) => format!(
                 "Daily {} spend, {currency}: forecast total {} ({})",
                 r.basis,
-                money_c(x.total, &currency),
+                money_c(total, &currency),
                 x.method
             ),
-            None => format!("Daily {} spend, {currency}", r.basis),
+            None => match fc.and_then(|x| x.note.as_ref()) {
+                Some(note) => format!("Daily {} spend, {currency}: {note}", r.basis),
+                None => format!("Daily {} spend, {currency}", r.basis),
+            },
         };
         out.push(Chart {
             svg: svg::daily_with_forecast(&heading, days, &actual, &band, currency.as_str()),
@@ -561,12 +564,17 @@ fn sections(r: &Report) -> Vec<Section> {
                 .map(|i| format!("{} – {}", money(i.lower), money(i.upper)))
                 .unwrap_or_else(|| "—".into())
         };
+        // A withheld forecast says why where its numbers would be.
+        let method = match &x.note {
+            Some(n) => format!("{} ({n})", x.method),
+            None => x.method.clone(),
+        };
         forecast.row(vec![
             x.currency.to_string(),
             x.basis.clone(),
-            x.method.clone(),
+            method,
             money(x.actual),
-            money(x.total),
+            x.total.map(money).unwrap_or_else(|| "—".into()),
             range(80),
             range(95),
             x.backtest

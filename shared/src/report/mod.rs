@@ -449,9 +449,16 @@ pub struct ForecastLine {
     pub method: String,
     /// Exact spend in the period through the last day with data.
     pub actual: Decimal,
-    /// Point forecast of the period total (`actual` plus the expected rest, in cents).
-    pub total: Decimal,
-    /// Prediction intervals of the period total.
+    /// `ok`; `insufficient-history` (too short or sparse a history to learn from) or
+    /// `unreliable` (the method's backtest was far worse than naive): then no numbers are given
+    /// (`total` is `None`, `intervals` and `daily` are empty) and `note` says why.
+    pub status: &'static str,
+    /// Why the forecast is withheld, for people; `None` when `status` is `ok`.
+    pub note: Option<String>,
+    /// Point forecast of the period total (`actual` plus the expected rest, in cents); `None`
+    /// when withheld.
+    pub total: Option<Decimal>,
+    /// Prediction intervals of the period total (empty when withheld).
     pub intervals: Vec<ForecastInterval>,
     /// Accuracy of the method on this series' history.
     pub backtest: Option<Backtest>,

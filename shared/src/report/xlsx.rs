@@ -630,9 +630,12 @@ fn forecast_sheet(wb: &mut Workbook, r: &Report, f: &Fmts) -> Result<(), XlsxErr
     for x in list {
         s.text(0, &x.basis)?;
         s.text(1, x.currency.as_str())?;
-        s.text(2, &x.method)?;
+        match &x.note {
+            Some(n) => s.text(2, &format!("{} ({n})", x.method))?,
+            None => s.text(2, &x.method)?,
+        }
         s.money(3, x.actual, &x.currency)?;
-        s.money(5, x.total, &x.currency)?;
+        s.opt_money(5, x.total, &x.currency)?;
         let i80 = x.intervals.iter().find(|i| i.level_pct == 80);
         let i95 = x.intervals.iter().find(|i| i.level_pct == 95);
         s.opt_money(7, i80.map(|i| i.lower), &x.currency)?;

@@ -19,6 +19,9 @@ pub fn repo_file(rel: &str) -> PathBuf {
 
 /// The two-month FOCUS fixture (AWS, August and September 2024).
 pub const TWO_MONTHS: &str = "tests/fixtures/cli/focus12_two_months.csv";
+/// Daily AWS spend from April to 19 September 2024 (weekdays about 100, weekends about 60): enough
+/// history for the forecast to be shown.
+pub const STEADY: &str = "tests/fixtures/cli/focus12_steady_daily.csv";
 /// The FOCUS 1.0 multi-provider sample (AWS, Azure, GCP, OCI).
 pub const MULTI: &str =
     "samples/focus/focus-1.0-multi-provider/FOCUS-Sample-Data_focus_sample_1000.csv";

@@ -32,7 +32,7 @@ use super::series::{Series, Step};
 use calendar::DayEffect;
 use model::{Croston, Hw, HwParams, Model, Transform};
 
-pub use totals::{period_totals, PeriodTotal, SpendForecast};
+pub use totals::{period_totals, verdict, PeriodTotal, SpendForecast, Verdict, MAX_MASE};
 
 /// One forecast slot.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -199,7 +199,9 @@ pub(crate) struct Engine {
     effects: Vec<DayEffect>,
     /// The effects' amount per history slot (empty without effects).
     eff: Vec<f64>,
-    nonneg: bool,
+    /// The lowest value a forecast or bound may take (see [`floor_of`]); `None` for series that
+    /// are often negative.
+    low: Option<f64>,
     chosen: Candidate,
     /// State after the last slot.
     state: Model,
@@ -323,17 +325,41 @@ fn quantile_table(ev: &Eval, max_target: usize, hb: usize, sigma1: f64) -> QTabl
     QTable { q }
 }
 
+/// Share of observed values that may be negative for a series to still count as a mostly
+/// non-negative one (spend with the odd credit or refund).
+const RARE_NEGATIVE: f64 = 0.05;
+
+/// The lowest value forecasts and bounds of `obs` may take: 0 for a series that was never
+/// negative; its lowest value for a series with rare negative values (spend with the odd credit:
+/// a one-off credit is not a pattern to extrapolate, and an interval built from the errors of an
+/// intermittent series would otherwise reach far below anything ever seen); `None` when negative
+/// values are common (a genuinely signed series, left unbounded).
+fn floor_of(obs: &[f64]) -> Option<f64> {
+    let neg = obs.iter().filter(|v| **v < 0.0).count();
+    if neg == 0 {
+        Some(0.0)
+    } else if (neg as f64) <= RARE_NEGATIVE * obs.len() as f64 {
+        obs.iter().copied().reduce(f64::min)
+    } else {
+        None
+    }
+}
+
 /// The five forecast values (2.5 %, 10 %, point, 90 %, 97.5 %) in the series' units.
-fn bands(tr: Transform, pred: f64, scale: f64, q: [f64; 5], effect: f64, nonneg: bool) -> [f64; 5] {
+fn bands(
+    tr: Transform,
+    pred: f64,
+    scale: f64,
+    q: [f64; 5],
+    effect: f64,
+    low: Option<f64>,
+) -> [f64; 5] {
     let centre = pred + q[2] * scale;
     let mut out = [0.0; 5];
     for k in 0..5 {
         let z = if k == 2 { centre } else { pred + q[k] * scale };
-        let mut v = tr.inv(z) + effect;
-        if nonneg {
-            v = v.max(0.0);
-        }
-        out[k] = v;
+        let v = tr.inv(z) + effect;
+        out[k] = low.map_or(v, |l| v.max(l));
     }
     // Keep the point inside its intervals and the intervals nested.
     out[1] = out[1].min(out[2]);
@@ -354,6 +380,7 @@ impl Engine {
             return Err(ForecastError::Empty);
         }
         let nonneg = obs.iter().all(|v| *v >= 0.0);
+        let low = floor_of(&obs);
         let zeros = obs.iter().filter(|v| **v == 0.0).count() as f64 / obs.len() as f64;
         let step = series.step;
         let effects = if step == Step::DAILY && n >= 90 {
@@ -502,16 +529,7 @@ impl Engine {
         }
         let backtest = report.last().map(|&oldest| {
             let rt = quantile_table(&ev, oldest, hb, sigma1);
-            report_backtest(
-                &chosen,
-                series,
-                &eff,
-                nonneg,
-                &rt,
-                &ev.at_report,
-                &report,
-                hr,
-            )
+            report_backtest(&chosen, series, &eff, low, &rt, &ev.at_report, &report, hr)
         });
         Ok(Engine {
             start: series.start,
@@ -521,7 +539,7 @@ impl Engine {
             y: series.values.clone(),
             effects,
             eff,
-            nonneg,
+            low,
             chosen,
             state: ev.final_state,
             scale: ev.final_scale,
@@ -549,7 +567,7 @@ impl Engine {
                     scale,
                     self.table.at(h),
                     calendar::effect_at(&self.effects, t),
-                    self.nonneg,
+                    self.low,
                 );
                 ForecastPoint {
                     time: t,
@@ -580,20 +598,18 @@ impl Engine {
             .map(|h| {
                 let e = calendar::effect_at(&self.effects, self.time(last + h));
                 let v = tr.inv(self.state.predict(last, h)) + e;
-                if self.nonneg {
-                    v.max(0.0)
-                } else {
-                    v
-                }
+                self.low.map_or(v, |l| v.max(l))
             })
             .collect()
     }
 
-    /// Mean and quantiles (2.5 %, 10 %, 50 %, 90 %, 97.5 %) of the relative error of the sum of the next
+    /// Trimmed mean (of the central 80 %) and quantiles (2.5 %, 10 %, 50 %, 90 %, 97.5 %) of the relative error of the sum of the next
     /// `len` slots, `Σ actual ÷ Σ forecast − 1`, measured at rolling origins of the history. `None`
-    /// when no origin has `len` slots after it or the sums are not positive.
+    /// when no origin has `len` slots after it, the sums are not positive or the series is often
+    /// negative (a ratio of sums means nothing there).
     pub(crate) fn total_error_quantiles(&self, len: usize) -> Option<(f64, [f64; 5])> {
-        if len == 0 || !self.nonneg {
+        let low = self.low?;
+        if len == 0 {
             return None;
         }
         let tr = self.chosen.transform;
@@ -616,10 +632,8 @@ impl Engine {
                     complete = false;
                     break;
                 };
-                let mut f = tr.inv(m.predict(t, h)) + self.eff.get(t + h).copied().unwrap_or(0.0);
-                if self.nonneg {
-                    f = f.max(0.0);
-                }
+                let f = (tr.inv(m.predict(t, h)) + self.eff.get(t + h).copied().unwrap_or(0.0))
+                    .max(low);
                 sa += a;
                 sf += f;
             }
@@ -630,8 +644,16 @@ impl Engine {
         if rel.len() < 8 {
             return None;
         }
-        let mean = rel.iter().sum::<f64>() / rel.len() as f64;
-        Some((mean, quantiles(&mut rel)))
+        let q = quantiles(&mut rel);
+        // The mean of the central 80 %: heavy tails (a month that held a one-off purchase) must
+        // not drag the correction of the expected sum to the edge of its own range.
+        let inner: Vec<f64> = rel
+            .iter()
+            .copied()
+            .filter(|r| q[1] <= *r && *r <= q[3])
+            .collect();
+        let mean = inner.iter().sum::<f64>() / inner.len().max(1) as f64;
+        Some((mean, q))
     }
 }
 
@@ -728,7 +750,7 @@ fn report_backtest(
     c: &Candidate,
     series: &Series,
     eff: &[f64],
-    nonneg: bool,
+    low: Option<f64>,
     table: &QTable,
     at_report: &[(Vec<f64>, f64)],
     report: &[usize],
@@ -756,7 +778,7 @@ fn report_backtest(
                 *scale,
                 table.at(h),
                 eff.get(o + h).copied().unwrap_or(0.0),
-                nonneg,
+                low,
             );
             actual.push(a);
             fc.push(b[2]);

@@ -295,24 +295,43 @@ pub(crate) fn fit_hw(z: &[Option<f64>], m: usize, scale0: f64, skip: usize) -> H
 
 /// Croston's method with the Syntetos-Boylan bias correction: the expected value per slot of a
 /// series that is mostly zero, as (smoothed demand size) ÷ (smoothed interval between demands).
+///
+/// Demand sizes are smoothed robustly, like the Holt-Winters level: a size further than
+/// [`CLIP`] deviations from the current one moves it as if it were only that far (a one-off
+/// purchase of 100 times the usual charge would otherwise inflate every forecast day for months),
+/// and [`SHIFT_RUN`] such sizes in a row on the same side are a new level, taken at once.
 #[derive(Clone, Debug)]
 pub(crate) struct Croston {
     alpha: f64,
     size: f64,
+    /// Running mean absolute deviation of demand sizes from the smoothed size.
+    dev: f64,
     interval: f64,
     since: f64,
     pub scale: f64,
+    run_side: bool,
+    run_len: u32,
+    run_sum: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f64::total_cmp).1
 }
 
 impl Croston {
     pub(crate) fn init(z: &[Option<f64>], alpha: f64, scale0: f64) -> Croston {
         let obs: Vec<f64> = z.iter().flatten().copied().collect();
         let nz: Vec<f64> = obs.iter().copied().filter(|v| *v != 0.0).collect();
-        let size = if nz.is_empty() {
-            0.0
-        } else {
-            nz.iter().sum::<f64>() / nz.len() as f64
-        };
+        // Median and median deviation: the start must not be dragged by the outliers the
+        // updates are protected from.
+        let size = median(nz.clone());
+        let dev = median(nz.iter().map(|v| (v - size).abs()).collect())
+            .max(1e-3 * size.abs())
+            .max(f64::MIN_POSITIVE);
         let interval = if nz.is_empty() {
             1.0
         } else {
@@ -321,9 +340,13 @@ impl Croston {
         Croston {
             alpha,
             size,
+            dev,
             interval,
             since: 0.0,
             scale: scale0,
+            run_side: false,
+            run_len: 0,
+            run_sum: 0.0,
         }
     }
 
@@ -332,7 +355,32 @@ impl Croston {
         self.since += 1.0;
         let z = z?;
         if z != 0.0 {
-            self.size += self.alpha * (z - self.size);
+            let d = z - self.size;
+            let limit = CLIP * self.dev;
+            if d.abs() > limit {
+                let side = d > 0.0;
+                if self.run_len > 0 && self.run_side == side {
+                    self.run_len += 1;
+                    self.run_sum += z;
+                } else {
+                    self.run_side = side;
+                    self.run_len = 1;
+                    self.run_sum = z;
+                }
+            } else {
+                self.run_len = 0;
+            }
+            if self.run_len >= SHIFT_RUN {
+                let mean = self.run_sum / self.run_len as f64;
+                self.dev = (mean - self.size).abs() / CLIP;
+                self.size = mean;
+                self.run_len = 0;
+            } else {
+                let c = d.clamp(-limit, limit);
+                self.size += self.alpha * c;
+                let a = d.abs().min(SCALE_CLIP * self.dev);
+                self.dev = (self.dev + SCALE_RATE * (a - self.dev)).max(f64::MIN_POSITIVE);
+            }
             self.interval += self.alpha * (self.since - self.interval);
             self.since = 0.0;
         }
@@ -428,6 +476,26 @@ mod tests {
             let want = 10.0 + pat[(69 + h) % 7];
             assert!((hw.predict(69, h) - want).abs() < 1e-6, "h={h}");
         }
+    }
+
+    #[test]
+    fn croston_shrugs_off_a_one_off_purchase_and_follows_a_lasting_change() {
+        // 10 every 2nd slot, one charge of 20,000, then 10 again.
+        let mut z: Vec<Option<f64>> = (0..100)
+            .map(|i| Some(if i % 2 == 0 { 10.0 } else { 0.0 }))
+            .collect();
+        z[50] = Some(20_000.0);
+        let mut c = Croston::init(&z, 0.1, 1.0);
+        for v in &z[..60] {
+            c.update(*v);
+        }
+        // Plain Croston would carry about 0.1 × 20,000 × 0.9⁴ into the size: ~1,300 a charge.
+        assert!(c.size < 15.0, "{}", c.size);
+        // From slot 60 on, every charge is 100: a new level, taken within a few charges.
+        for i in 60..80 {
+            c.update(Some(if i % 2 == 0 { 100.0 } else { 0.0 }));
+        }
+        assert!((c.size - 100.0).abs() < 5.0, "{}", c.size);
     }
 
     #[test]

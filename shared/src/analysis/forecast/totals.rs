@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -62,6 +62,18 @@ fn to_cents(x: f64) -> Decimal {
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// The lowest sum of `len` consecutive values (all of them when fewer), never above zero.
+fn lowest_sum(values: &[f64], len: usize) -> f64 {
+    let len = len.clamp(1, values.len().max(1));
+    let mut run: f64 = values.iter().take(len).sum();
+    let mut low = run;
+    for i in len..values.len() {
+        run += values[i] - values[i - len];
+        low = low.min(run);
+    }
+    low.min(0.0)
+}
+
 /// Forecasts the totals of `periods` from `daily` spend (days without an entry between the first
 /// entry and `last_day` are zero spend: the store has no rows for them) through `last_day`.
 /// Entries after `last_day` are ignored.
@@ -88,7 +100,7 @@ pub fn period_totals(
         .max()
         .unwrap_or(0)
         .max(1);
-    let series = Series::daily(first, values);
+    let series = Series::daily(first, values.clone());
     let engine = Engine::fit(&series, horizon)?;
     let fc = engine.forecast(horizon);
     let path = engine.mean_path(horizon);
@@ -152,16 +164,27 @@ pub fn period_totals(
                 raw * (1.0 + q[4]),
             ],
             None => {
+                // The daily bounds are around the daily points (medians), the expected sum is
+                // around the mean path: the widths of the summed daily bounds (as if every day
+                // erred the same way, a conservative assumption) are put around the expected sum,
+                // so the point cannot end up outside or at the edge of its own range.
                 source = "daily-bounds";
+                let sum = |g: fn(&super::ForecastPoint) -> f64| pts.iter().map(g).sum::<f64>();
+                let centre = sum(|x| x.value);
                 [
-                    pts.iter().map(|x| x.lo95).sum(),
-                    pts.iter().map(|x| x.lo80).sum(),
-                    pts.iter().map(|x| x.hi80).sum(),
-                    pts.iter().map(|x| x.hi95).sum(),
+                    f - (centre - sum(|x| x.lo95)),
+                    f - (centre - sum(|x| x.lo80)),
+                    f + (sum(|x| x.hi80) - centre),
+                    f + (sum(|x| x.hi95) - centre),
                 ]
             }
         };
-        let clip = |x: f64| if engine.nonneg { x.max(0.0) } else { x };
+        // Never below what the history has ever done over as many days: 0 for a series that was
+        // never negative, its most negative run of days for spend with the odd credit.
+        let clip = |x: f64| match engine.low {
+            Some(_) => x.max(lowest_sum(&values, b + 1 - a)),
+            None => x,
+        };
         let lo95 = actual + to_cents(clip(bounds[0].min(f)));
         let lo80 = actual + to_cents(clip(bounds[1].min(f)));
         let hi80 = actual + to_cents(bounds[2].max(f));
@@ -184,4 +207,113 @@ pub fn period_totals(
         forecast: fc,
         totals,
     })
+}
+
+/// Fewer days with spend than this in the [`RECENT_DAYS`] through the last day (or a shorter
+/// history) and a forecast is not shown: a month has no weekly pattern, level or error of sums to
+/// learn from so little.
+pub const MIN_SPEND_DAYS: usize = 28;
+/// The window [`MIN_SPEND_DAYS`] is counted in.
+pub const RECENT_DAYS: i64 = 90;
+/// A backtest MASE above this and a forecast is not shown: the method's errors on the series' own
+/// recent past were this many times the in-sample error of repeating the previous week. Forecasts
+/// of the benchmark suite average 1.9 (multi-step errors against a one-step scale); 5 is far
+/// outside what a usable forecast scores.
+pub const MAX_MASE: f64 = 5.0;
+
+/// A backtest MASE above [`MAX_MASE`] withholds the forecast only when under this share of the
+/// actual values were inside their 80 % intervals as well.
+pub const CALIBRATED80: f64 = 0.75;
+/// Under this share of the backtest's actual values inside their 80 % intervals and the ranges
+/// are not shown: they demonstrably do not describe the series (the benchmark suite's series
+/// average 79 %).
+pub const MIN_COVERAGE80: f64 = 0.5;
+/// Backtest points needed before [`MIN_COVERAGE80`] is applied.
+pub const MIN_COVERAGE_POINTS: usize = 20;
+
+/// Whether a spend forecast is fit to be shown to people (reports, `costkit forecast`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Show it.
+    Usable,
+    /// Too short or too sparse a history: say "not enough history" instead of numbers.
+    InsufficientHistory {
+        /// Days with non-zero spend in the last [`RECENT_DAYS`] through the last day.
+        days_with_spend: usize,
+        /// Days from the first day with data through the last day.
+        days: usize,
+    },
+    /// The method forecast the series' own past far worse than naive, or its ranges held the
+    /// actual values far less often than they claim: say so instead of numbers.
+    Unreliable {
+        /// The backtest's MASE (0 when it has none: a constant history).
+        mase: f64,
+        /// The backtest's share of actual values inside the 80 % intervals.
+        coverage80: f64,
+    },
+}
+
+impl Verdict {
+    /// A sentence for people; `None` for a usable forecast.
+    pub fn explain(&self) -> Option<String> {
+        match self {
+            Verdict::Usable => None,
+            Verdict::InsufficientHistory {
+                days_with_spend,
+                days,
+            } => Some(format!(
+                "not enough history to forecast: {days_with_spend} days with spend in the last {} \
+                 ({days} days of history); at least {MIN_SPEND_DAYS} are needed",
+                RECENT_DAYS.min(*days as i64)
+            )),
+            Verdict::Unreliable { mase, coverage80 } => Some(format!(
+                "no forecast: the method forecast this series' own recent past poorly (backtest \
+                 MASE {mase:.1}, {:.0} % inside the 80 % ranges; shown only with a MASE up to \
+                 {MAX_MASE} or {:.0} % inside, and never under {:.0} %); the history is too \
+                 irregular to project",
+                100.0 * coverage80,
+                100.0 * CALIBRATED80,
+                100.0 * MIN_COVERAGE80
+            )),
+        }
+    }
+}
+
+/// Judges `sf`, computed by [`period_totals`] from `daily`: see [`Verdict`].
+pub fn verdict(daily: &BTreeMap<NaiveDate, Decimal>, sf: &SpendForecast) -> Verdict {
+    let last = sf.last_day;
+    let days = daily
+        .keys()
+        .next()
+        .filter(|d| **d <= last)
+        .map_or(0, |d| (last - *d).num_days() as usize + 1);
+    let from = last - Duration::days(RECENT_DAYS - 1);
+    let days_with_spend = daily
+        .range(from..=last)
+        .filter(|(_, v)| !v.is_zero())
+        .count();
+    if days < MIN_SPEND_DAYS || days_with_spend < MIN_SPEND_DAYS {
+        return Verdict::InsufficientHistory {
+            days_with_spend,
+            days,
+        };
+    }
+    let Some(b) = sf.forecast.backtest else {
+        return Verdict::Usable;
+    };
+    match b.mase {
+        // Large point errors alone mean a hard series; when its ranges still held the actual
+        // values, they say so honestly and the forecast is shown.
+        Some(mase) if mase > MAX_MASE && b.coverage80 < CALIBRATED80 => Verdict::Unreliable {
+            mase,
+            coverage80: b.coverage80,
+        },
+        mase if b.points >= MIN_COVERAGE_POINTS && b.coverage80 < MIN_COVERAGE80 => {
+            Verdict::Unreliable {
+                mase: mase.unwrap_or(0.0),
+                coverage80: b.coverage80,
+            }
+        }
+        _ => Verdict::Usable,
+    }
 }
