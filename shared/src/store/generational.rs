@@ -444,6 +444,9 @@ pub fn pack_generation(
     })
 }
 
+/// A chunk parser: [`daily_rows`] or [`tag_rows`] (slice, item name for errors, JSON).
+pub type ChunkParser<T> = fn(&Slice, &str, &[u8]) -> Result<Vec<T>, GenerationalError>;
+
 /// Parses a chunk's JSON rows (`[[key, sums], ...]`); `what` names the item in errors.
 pub fn parse_chunk<K: DeserializeOwned>(
     what: &str,
