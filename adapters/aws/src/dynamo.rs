@@ -1,4 +1,4 @@
-//! The DynamoDB store: costkit's [`CostStore`] port over one table (single-table design).
+//! The DynamoDB store: costkit's [`CostStore`](costkit_core::store::CostStore) port over one table (single-table design).
 //!
 //! Layout (full description and rationale in `docs/aws-dynamodb.md`); key attributes `pk`/`sk`
 //! (strings), TTL attribute `expires_at`:
@@ -31,13 +31,13 @@ use aws_sdk_dynamodb::types::{
     Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use costkit_core::aggregate::{DailyRow, LoadBatch, Slice, TagRow};
+use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::money::{Currency, CurrencyTotals};
 use costkit_core::store::generational::{
     self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
     GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
-use costkit_core::store::{Filter, LoadInfo, LoadMeta, LoadReport};
+use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
 use rust_decimal::Decimal;
 use tokio::runtime::Handle;
@@ -79,11 +79,12 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// The DynamoDB store.
 ///
-/// The [`CostStore`] port is synchronous and the SDK is async: the trait methods run the async
+/// The [`CostStore`](costkit_core::store::CostStore) port is synchronous and the SDK is async: the trait methods run the async
 /// implementation with `Handle::block_on` on the runtime handle given at construction. Call them
 /// from a thread that is **not** a runtime worker (in a Lambda handler:
 /// `tokio::task::spawn_blocking(move || store.replace(..))`), on a multi-thread runtime. Async
-/// code can call the `*_async` methods directly instead.
+/// code can call the `*_async` methods of
+/// [`AsyncCostStore`](costkit_core::store::generational::AsyncCostStore) directly instead.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -765,46 +766,6 @@ impl DynamoStore {
             }
         }
         Ok(out)
-    }
-
-    /// [`CostStore::replace`](costkit_core::store::CostStore::replace), async.
-    pub async fn replace_async(
-        &self,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<LoadReport, AwsError> {
-        generational::replace(self, batch, meta).await
-    }
-
-    /// [`CostStore::daily`](costkit_core::store::CostStore::daily), async.
-    pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, AwsError> {
-        generational::daily(self, filter).await
-    }
-
-    /// [`CostStore::daily_tags`](costkit_core::store::CostStore::daily_tags), async.
-    pub async fn daily_tags_async(
-        &self,
-        tag_key: &str,
-        filter: &Filter,
-    ) -> Result<Vec<TagRow>, AwsError> {
-        generational::daily_tags(self, tag_key, filter).await
-    }
-
-    /// [`CostStore::tag_keys`](costkit_core::store::CostStore::tag_keys), async. Reads the tag
-    /// items of the matching slices' current generations (a query per slice, no scan).
-    pub async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, AwsError> {
-        generational::tag_keys(self, filter).await
-    }
-
-    /// [`CostStore::loads`](costkit_core::store::CostStore::loads), async.
-    pub async fn loads_async(&self) -> Result<Vec<LoadInfo>, AwsError> {
-        generational::loads(self).await
-    }
-
-    /// Live generations of a slice, ascending (the current one plus any in flight or left by a
-    /// crash), for diagnostics and tests.
-    pub async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, AwsError> {
-        generational::generations(self, slice).await
     }
 
     /// Number of row items stored under generation `gen` of `slice` (diagnostics and tests).

@@ -11,6 +11,7 @@ use costkit_aws::DynamoStore;
 use costkit_core::aggregate::{LoadBatch, Slice};
 use costkit_core::ports::{put_once, update_json, PortError, StateStore};
 use costkit_core::store::contract::{self, record};
+use costkit_core::store::generational::AsyncCostStore;
 use costkit_core::store::{CostStore, Filter, LoadMeta};
 use costkit_core::text::Text;
 use rust_decimal::Decimal;

@@ -1,4 +1,4 @@
-//! The Table storage store: costkit's [`CostStore`] port on one table.
+//! The Table storage store: costkit's [`CostStore`](costkit_core::store::CostStore) port on one table.
 //!
 //! Layout (rationale in `docs/azure-table-store.md`). Key characters outside `[A-Za-z0-9.-]` are
 //! escaped as `_XX` (UTF-8 bytes in hex), so free text never contains a separator (`!`) or a
@@ -23,12 +23,12 @@
 
 use std::future::Future;
 
-use costkit_core::aggregate::{DailyRow, LoadBatch, Slice, TagRow};
+use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
     self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
     GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
-use costkit_core::store::{Filter, LoadInfo, LoadMeta, LoadReport};
+use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -197,9 +197,11 @@ fn transactions(ops: Vec<BatchOp>) -> Vec<Vec<BatchOp>> {
 
 /// The Table storage store.
 ///
-/// The [`CostStore`] port is synchronous and the HTTP client async: the trait methods run the
+/// The [`CostStore`](costkit_core::store::CostStore) port is synchronous and the HTTP client async: the trait methods run the
 /// async implementation with `Handle::block_on` on the runtime handle given at construction. Call
-/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`).
+/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`). Async
+/// code can call the `*_async` methods of
+/// [`AsyncCostStore`](costkit_core::store::generational::AsyncCostStore) directly instead.
 #[derive(Clone, Debug)]
 pub struct TableStore {
     table: Table,
@@ -372,45 +374,6 @@ impl TableStore {
             }
         }
         Ok(out)
-    }
-
-    /// [`CostStore::replace`](costkit_core::store::CostStore::replace), async.
-    pub async fn replace_async(
-        &self,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<LoadReport, AzureError> {
-        generational::replace(self, batch, meta).await
-    }
-
-    /// [`CostStore::daily`](costkit_core::store::CostStore::daily), async.
-    pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, AzureError> {
-        generational::daily(self, filter).await
-    }
-
-    /// [`CostStore::daily_tags`](costkit_core::store::CostStore::daily_tags), async.
-    pub async fn daily_tags_async(
-        &self,
-        tag_key: &str,
-        filter: &Filter,
-    ) -> Result<Vec<TagRow>, AzureError> {
-        generational::daily_tags(self, tag_key, filter).await
-    }
-
-    /// [`CostStore::tag_keys`](costkit_core::store::CostStore::tag_keys), async: reads only the
-    /// RowKeys of the tag chunks.
-    pub async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, AzureError> {
-        generational::tag_keys(self, filter).await
-    }
-
-    /// [`CostStore::loads`](costkit_core::store::CostStore::loads), async.
-    pub async fn loads_async(&self) -> Result<Vec<LoadInfo>, AzureError> {
-        generational::loads(self).await
-    }
-
-    /// Live generations of a slice, ascending (diagnostics and tests).
-    pub async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, AzureError> {
-        generational::generations(self, slice).await
     }
 
     /// Entities stored under generation `gen` of `slice` (diagnostics and tests).

@@ -1,4 +1,4 @@
-//! The Firestore store: costkit's [`CostStore`] port on a few collections under one root
+//! The Firestore store: costkit's [`CostStore`](costkit_core::store::CostStore) port on a few collections under one root
 //! collection (rationale, costs and limits in `docs/gcp-firestore-store.md`).
 //!
 //! | document | path (under the root collection `R`) | fields |
@@ -25,12 +25,12 @@
 
 use std::future::Future;
 
-use costkit_core::aggregate::{DailyRow, LoadBatch, Slice, TagRow};
+use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
     self, ChunkLimit, Committed, Flip, FlipOutcome, GenerationalBackend, GenerationalError,
     GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
-use costkit_core::store::{Filter, LoadInfo, LoadMeta, LoadReport};
+use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -149,9 +149,11 @@ fn json<T: Serialize>(v: &T) -> String {
 
 /// The Firestore store.
 ///
-/// The [`CostStore`] port is synchronous and the HTTP client async: the trait methods run the
+/// The [`CostStore`](costkit_core::store::CostStore) port is synchronous and the HTTP client async: the trait methods run the
 /// async implementation with `Handle::block_on` on the runtime handle given at construction. Call
-/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`).
+/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`). Async
+/// code can call the `*_async` methods of
+/// [`AsyncCostStore`](costkit_core::store::generational::AsyncCostStore) directly instead.
 #[derive(Clone, Debug)]
 pub struct FirestoreStore {
     db: Firestore,
@@ -295,45 +297,6 @@ impl FirestoreStore {
             )?);
         }
         Ok(out)
-    }
-
-    /// [`CostStore::replace`](costkit_core::store::CostStore::replace), async.
-    pub async fn replace_async(
-        &self,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<LoadReport, GcpError> {
-        generational::replace(self, batch, meta).await
-    }
-
-    /// [`CostStore::daily`](costkit_core::store::CostStore::daily), async.
-    pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, GcpError> {
-        generational::daily(self, filter).await
-    }
-
-    /// [`CostStore::daily_tags`](costkit_core::store::CostStore::daily_tags), async.
-    pub async fn daily_tags_async(
-        &self,
-        tag_key: &str,
-        filter: &Filter,
-    ) -> Result<Vec<TagRow>, GcpError> {
-        generational::daily_tags(self, tag_key, filter).await
-    }
-
-    /// [`CostStore::tag_keys`](costkit_core::store::CostStore::tag_keys), async: the pointers
-    /// list them, so no row is read.
-    pub async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, GcpError> {
-        generational::tag_keys(self, filter).await
-    }
-
-    /// [`CostStore::loads`](costkit_core::store::CostStore::loads), async.
-    pub async fn loads_async(&self) -> Result<Vec<LoadInfo>, GcpError> {
-        generational::loads(self).await
-    }
-
-    /// Live generations of a slice, ascending (diagnostics and tests).
-    pub async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, GcpError> {
-        generational::generations(self, slice).await
     }
 
     /// Chunk documents stored under generation `gen` of `slice` (diagnostics and tests).

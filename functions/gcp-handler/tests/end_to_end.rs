@@ -22,6 +22,7 @@ use common::{
     billing_rows, dec, emulator_gcp, emulator_var, API_KEY, BUDGETS, EMULATOR_PROJECT, MONITORS,
 };
 use costkit_core::flow::ingest::CostSource;
+use costkit_core::store::generational::AsyncCostStore;
 use costkit_core::store::Filter;
 use costkit_gcp::bigquery::{BigQuery, BillingExportSource, ExportKind, ExportQuery, TableRef};
 use costkit_gcp::firestore::Firestore;

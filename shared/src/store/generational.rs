@@ -364,6 +364,52 @@ where
     }
 }
 
+/// The [`CostStore`] calls as `async fn`s, for async callers of any generational store (a
+/// handler already on the runtime; `use` this trait to call them).
+#[allow(async_fn_in_trait)]
+pub trait AsyncCostStore: GenerationalBackend {
+    /// [`CostStore::replace`], async.
+    async fn replace_async(
+        &self,
+        batch: &LoadBatch,
+        meta: &LoadMeta,
+    ) -> Result<LoadReport, Self::Error> {
+        replace(self, batch, meta).await
+    }
+
+    /// [`CostStore::daily`], async.
+    async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, Self::Error> {
+        daily(self, filter).await
+    }
+
+    /// [`CostStore::daily_tags`], async.
+    async fn daily_tags_async(
+        &self,
+        tag_key: &str,
+        filter: &Filter,
+    ) -> Result<Vec<TagRow>, Self::Error> {
+        daily_tags(self, tag_key, filter).await
+    }
+
+    /// [`CostStore::tag_keys`], async.
+    async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, Self::Error> {
+        tag_keys(self, filter).await
+    }
+
+    /// [`CostStore::loads`], async.
+    async fn loads_async(&self) -> Result<Vec<LoadInfo>, Self::Error> {
+        loads(self).await
+    }
+
+    /// Live generations of `slice`, ascending: the current one plus any in flight or left by a
+    /// crash (diagnostics and tests).
+    async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, Self::Error> {
+        generations(self, slice).await
+    }
+}
+
+impl<T: GenerationalBackend> AsyncCostStore for T {}
+
 // ---------------------------------------------------------------------------------------------
 // Packing.
 
