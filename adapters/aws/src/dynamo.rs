@@ -1,4 +1,4 @@
-//! The DynamoDB store: costkit's [`CostStore`] port over one table (single-table design).
+//! The DynamoDB store: costkit's [`CostStore`](costkit_core::store::CostStore) port over one table (single-table design).
 //!
 //! Layout (full description and rationale in `docs/aws-dynamodb.md`); key attributes `pk`/`sk`
 //! (strings), TTL attribute `expires_at`:
@@ -12,12 +12,15 @@
 //! | tag rows, packed per key | same | `T#<tag key>#<chunk>` |
 //! | state item (`ports::DynamoState`) | `STATE#<key>` | `STATE` |
 //!
+//! The algorithm is the one every generational store shares
+//! ([`costkit_core::store::generational`]); this module gives it DynamoDB's primitives.
 //! A replace writes each slice's rows into a fresh *generation* partition, then flips the slice
 //! pointers to it in one transaction (with the load record), then deletes older generations.
 //! Readers follow the pointers and re-check them after reading, so they see a slice's old rows or
 //! its new rows, never a mix.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,9 +31,13 @@ use aws_sdk_dynamodb::types::{
     Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use costkit_core::aggregate::{DailyKey, DailyRow, LoadBatch, Slice, Sums, TagKey, TagRow};
+use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::money::{Currency, CurrencyTotals};
-use costkit_core::store::{CostStore, Filter, LoadInfo, LoadMeta, LoadReport, StoreError};
+use costkit_core::store::generational::{
+    self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
+};
+use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
 use rust_decimal::Decimal;
 use tokio::runtime::Handle;
@@ -50,16 +57,34 @@ const IN_FLIGHT: usize = 4;
 const FLIPS_PER_TRANSACTION: usize = 99;
 /// Times a read is repeated when a slice was replaced while it was being read.
 const READ_ATTEMPTS: u32 = 5;
+/// Attempts of a pointer flip transaction whose conditions keep failing.
+const FLIP_ATTEMPTS: u32 = 3;
+
+/// DynamoDB's limits: rows packed [`ROWS_PER_ITEM`] to a compressed item, up to 99 pointers per
+/// `TransactWriteItems` (one item is the load record), each conditional on following an older
+/// generation server-side (so pointers are read only after a cancelled transaction), reads that
+/// re-check the pointers afterwards.
+const LIMITS: Limits = Limits {
+    chunk: ChunkLimit::Rows(ROWS_PER_ITEM),
+    flips_per_commit: FLIPS_PER_TRANSACTION,
+    flip_attempts: FLIP_ATTEMPTS,
+    read_before_flip: false,
+    reads: ReadMode::Recheck {
+        attempts: READ_ATTEMPTS,
+    },
+};
+
 /// The TTL attribute (enable TTL on it: `DynamoStore::create_table` does).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// The DynamoDB store.
 ///
-/// The [`CostStore`] port is synchronous and the SDK is async: the trait methods run the async
+/// The [`CostStore`](costkit_core::store::CostStore) port is synchronous and the SDK is async: the trait methods run the async
 /// implementation with `Handle::block_on` on the runtime handle given at construction. Call them
 /// from a thread that is **not** a runtime worker (in a Lambda handler:
 /// `tokio::task::spawn_blocking(move || store.replace(..))`), on a multi-thread runtime. Async
-/// code can call the `*_async` methods directly instead.
+/// code can call the `*_async` methods of
+/// [`AsyncCostStore`](costkit_core::store::generational::AsyncCostStore) directly instead.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -68,15 +93,27 @@ pub struct DynamoStore {
     backoff: Backoff,
 }
 
-/// A slice pointer as stored.
+/// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
 #[derive(Clone, Debug)]
-struct Pointer {
+pub struct Pointer {
     slice: Slice,
     /// The generation (= owning load id) readers follow; `None` while the slice's first load
     /// has not committed.
     gen: Option<i64>,
     /// Generations written and not yet deleted (the current one, in-flight ones, crashed ones).
     gens: Vec<i64>,
+}
+
+impl PointerView for Pointer {
+    fn slice(&self) -> &Slice {
+        &self.slice
+    }
+    fn gen(&self) -> Option<i64> {
+        self.gen
+    }
+    fn gens(&self) -> &[i64] {
+        &self.gens
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,8 +267,14 @@ impl<'a> Reader<'a> {
         Ok(t)
     }
 
-    /// Rows packed by [`pack`].
-    fn packed<T: serde::de::DeserializeOwned>(&self, field: &str) -> Result<Vec<T>, AwsError> {
+    /// Rows packed by [`pack`], parsed by `parse` (a [`generational::daily_rows`] or
+    /// [`generational::tag_rows`]).
+    fn packed<T>(
+        &self,
+        slice: &Slice,
+        field: &str,
+        parse: ChunkParser<T>,
+    ) -> Result<Vec<T>, AwsError> {
         use std::io::Read;
         let Some(AttributeValue::B(b)) = self.item.get(field) else {
             return Err(self.bad(field, "missing or not binary"));
@@ -240,7 +283,8 @@ impl<'a> Reader<'a> {
         flate2::read::GzDecoder::new(b.as_ref())
             .read_to_end(&mut json)
             .map_err(|e| self.bad(field, &format!("not gzip data: {e}")))?;
-        serde_json::from_slice(&json).map_err(|e| self.bad(field, &format!("packed rows: {e}")))
+        let what = format!("{} attribute `{field}`", self.what());
+        Ok(parse(slice, &what, &json)?)
     }
 }
 
@@ -255,51 +299,40 @@ fn parse_number(v: &str) -> Option<Decimal> {
 /// stays far below DynamoDB's 400 KB limit even if nothing compresses.
 const ROWS_PER_ITEM: usize = 1000;
 
-/// Packs rows as gzip-compressed JSON. DynamoDB bills a write per started KB of each item and a
-/// read per 4 KB: one item per row (about 300 bytes with attribute names) paid a whole write unit
-/// for each row, where packed rows cost about 30 bytes each.
-fn pack<T: serde::Serialize>(rows: &[T]) -> Result<AttributeValue, AwsError> {
+/// Compresses a chunk's JSON rows with gzip. DynamoDB bills a write per started KB of each item
+/// and a read per 4 KB: one item per row (about 300 bytes with attribute names) paid a whole
+/// write unit for each row, where packed rows cost about 30 bytes each.
+fn pack(json: &str) -> Result<AttributeValue, AwsError> {
     use std::io::Write;
-    let json = serde_json::to_vec(rows)
-        .map_err(|e| AwsError::Config(format!("packing rows for DynamoDB: {e}")))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&json)
+    gz.write_all(json.as_bytes())
         .and_then(|_| gz.finish())
         .map(|b| AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b)))
         .map_err(|e| AwsError::Config(format!("compressing rows for DynamoDB: {e}")))
 }
 
-/// The items of one slice's generation, in a deterministic order (so a re-run writes the same keys):
-/// daily rows packed [`ROWS_PER_ITEM`] to an item (`D#<chunk>`), then per-tag rows packed per tag
-/// key (`T#<tag key>#<chunk>`, so one key's rows are one `begins_with` query).
-fn generation_items(
-    slice: &Slice,
-    gen: i64,
-    data: &costkit_core::aggregate::SliceData,
-) -> Result<Vec<Item>, AwsError> {
-    let pk = gen_pk(slice, gen);
+/// The items of one slice's generation, in a deterministic order (so a re-run writes the same
+/// keys): daily rows packed [`ROWS_PER_ITEM`] to an item (`D#<chunk>`), then per-tag rows packed
+/// per tag key (`T#<tag key>#<chunk>`, so one key's rows are one `begins_with` query).
+fn generation_items(gen: i64, g: &NewGeneration<'_>) -> Result<Vec<Item>, AwsError> {
+    let pk = gen_pk(g.slice, gen);
     let mut out = Vec::new();
-    let mut daily: Vec<(&DailyKey, &Sums)> = data.daily.iter().collect();
-    daily.sort_by(|a, b| a.0.cmp(b.0));
-    for (chunk, rows) in daily.chunks(ROWS_PER_ITEM).enumerate() {
+    for (chunk, c) in g.packed.daily.iter().enumerate() {
         let mut item: Item = HashMap::with_capacity(4);
         item.insert("pk".into(), s(pk.clone()));
         item.insert("sk".into(), s(format!("D#{chunk:05}")));
-        item.insert("rows_packed".into(), pack(rows)?);
-        item.insert("n".into(), n(rows.len()));
+        item.insert("rows_packed".into(), pack(&c.json)?);
+        item.insert("n".into(), n(c.rows));
         out.push(item);
     }
-    let mut tags: Vec<(&TagKey, &Sums)> = data.tags.iter().collect();
-    tags.sort_by(|a, b| a.0.cmp(b.0));
-    for group in tags.chunk_by(|a, b| a.0.key == b.0.key) {
-        let key = group[0].0.key.as_str();
-        for (chunk, rows) in group.chunks(ROWS_PER_ITEM).enumerate() {
+    for (key, chunks) in &g.packed.tags {
+        for (chunk, c) in chunks.iter().enumerate() {
             let mut item: Item = HashMap::with_capacity(5);
             item.insert("pk".into(), s(pk.clone()));
             item.insert("sk".into(), s(format!("T#{}#{chunk:05}", enc(key))));
-            item.insert("tag_key".into(), s(key));
-            item.insert("rows_packed".into(), pack(rows)?);
-            item.insert("n".into(), n(rows.len()));
+            item.insert("tag_key".into(), s(key.as_str()));
+            item.insert("rows_packed".into(), pack(&c.json)?);
+            item.insert("n".into(), n(c.rows));
             out.push(item);
         }
     }
@@ -518,7 +551,7 @@ impl DynamoStore {
     }
 
     /// Takes the next load id from the atomic counter item.
-    async fn next_load_id(&self) -> Result<i64, AwsError> {
+    async fn take_load_id(&self) -> Result<i64, AwsError> {
         let out = self
             .client
             .update_item()
@@ -587,23 +620,18 @@ impl DynamoStore {
             .build())
     }
 
-    fn load_record(
-        &self,
-        load_id: i64,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<TransactWriteItem, AwsError> {
-        let mut item: Item = Self::key("LOAD", load_sk(load_id));
-        item.insert("load_id".into(), n(load_id));
-        item.insert("dialect".into(), s(meta.dialect.clone()));
+    fn load_record(&self, r: &LoadRecord) -> Result<TransactWriteItem, AwsError> {
+        let mut item: Item = Self::key("LOAD", load_sk(r.load_id));
+        item.insert("load_id".into(), n(r.load_id));
+        item.insert("dialect".into(), s(r.meta.dialect.clone()));
         item.insert(
             "files".into(),
-            AttributeValue::L(meta.files.iter().map(|f| s(f.clone())).collect()),
+            AttributeValue::L(r.meta.files.iter().map(|f| s(f.clone())).collect()),
         );
-        item.insert("loaded_at".into(), s(meta.loaded_at.clone()));
-        item.insert("records".into(), n(batch.records));
-        item.insert("billed".into(), totals_attr(&batch.billed));
-        item.insert("effective".into(), totals_attr(&batch.effective));
+        item.insert("loaded_at".into(), s(r.meta.loaded_at.clone()));
+        item.insert("records".into(), n(r.records));
+        item.insert("billed".into(), totals_attr(&r.billed));
+        item.insert("effective".into(), totals_attr(&r.effective));
         Ok(TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -614,91 +642,6 @@ impl DynamoStore {
                     .map_err(build_err)?,
             )
             .build())
-    }
-
-    /// Flips the pointers of the batch's slices to generation `load_id` and writes the load
-    /// record, in transactions of at most 100 items (the record goes with the last one, so a
-    /// listed load is a complete one). Slices a newer load took over meanwhile are left to it.
-    /// Returns the slices flipped.
-    async fn flip(
-        &self,
-        load_id: i64,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<Vec<Slice>, AwsError> {
-        let all: Vec<&Slice> = batch.slices.keys().collect();
-        let mut chunks: Vec<Vec<&Slice>> = all
-            .chunks(FLIPS_PER_TRANSACTION)
-            .map(<[&Slice]>::to_vec)
-            .collect();
-        if chunks.is_empty() {
-            chunks.push(Vec::new());
-        }
-        let count = chunks.len();
-        let mut flipped = Vec::new();
-        let mut superseded = 0usize;
-        for (i, mut live) in chunks.into_iter().enumerate() {
-            let last = i + 1 == count;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut items = Vec::with_capacity(live.len() + 1);
-                for sl in &live {
-                    let name = batch
-                        .slices
-                        .get(*sl)
-                        .and_then(|d| d.billing_account_name.as_ref());
-                    items.push(self.flip_item(sl, load_id, name)?);
-                }
-                if last {
-                    items.push(self.load_record(load_id, batch, meta)?);
-                }
-                let sent = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(items))
-                    // Makes the SDK's own retries of this call idempotent (10-minute window);
-                    // random because a token reused with other items is an error.
-                    .client_request_token(format!("{:032x}", fastrand::u128(..)))
-                    .send()
-                    .await;
-                let e = match sent {
-                    Ok(_) => {
-                        flipped.extend(live.iter().map(|s| (*s).clone()));
-                        break;
-                    }
-                    Err(e) => e,
-                };
-                let conflict = e
-                    .as_service_error()
-                    .is_some_and(|se| se.is_transaction_canceled_exception());
-                if !conflict || attempt >= 3 {
-                    return Err(AwsError::api(SVC, "TransactWriteItems", e));
-                }
-                // A condition failed: a slice now belongs to a newer load, or an earlier attempt
-                // did commit after all. Sort the slices out and send the rest again.
-                let mut still = Vec::new();
-                for sl in live {
-                    match self.pointer(sl).await?.and_then(|p| p.gen) {
-                        Some(g) if g > load_id => superseded += 1,
-                        Some(g) if g == load_id => flipped.push(sl.clone()),
-                        _ => still.push(sl),
-                    }
-                }
-                live = still;
-                if last && self.load_exists(load_id).await? {
-                    break;
-                }
-            }
-        }
-        if superseded > 0 {
-            tracing::warn!(
-                load_id,
-                slices = superseded,
-                "newer loads own some slices of this load; their data from this load is dropped"
-            );
-        }
-        Ok(flipped)
     }
 
     async fn load_exists(&self, load_id: i64) -> Result<bool, AwsError> {
@@ -807,191 +750,165 @@ impl DynamoStore {
         self.query_all(q).await
     }
 
-    /// Reads the rows under `prefix` of every committed slice matching `filter`, re-reading when a
-    /// slice was replaced meanwhile (its old generation may be half deleted).
-    async fn read_consistent<T>(
+    /// The items under `prefix` of each committed generation, parsed by `parse`. A generation
+    /// deleted meanwhile reads as empty; the shared algorithm's re-check of the pointers
+    /// catches it.
+    async fn read_items<T>(
         &self,
-        filter: &Filter,
+        committed: &[Committed<'_, Pointer>],
         prefix: &str,
         parse: impl Fn(&Slice, &Item) -> Result<Vec<T>, AwsError>,
     ) -> Result<Vec<T>, AwsError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let before = self.pointers(filter).await?;
-            let mut rows = Vec::new();
-            let mut seen: BTreeMap<Slice, i64> = BTreeMap::new();
-            for p in &before {
-                let Some(gen) = p.gen else { continue };
-                for item in self.generation(&p.slice, gen, prefix).await? {
-                    rows.extend(parse(&p.slice, &item)?);
-                }
-                seen.insert(p.slice.clone(), gen);
+        let mut out = Vec::new();
+        for c in committed {
+            for item in self.generation(c.slice(), c.gen, prefix).await? {
+                out.extend(parse(c.slice(), &item)?);
             }
-            let after = self.pointers(filter).await?;
-            let unchanged = after
-                .iter()
-                .filter_map(|p| p.gen.map(|g| (&p.slice, g)))
-                .all(|(sl, g)| seen.get(sl) == Some(&g))
-                && after.iter().filter(|p| p.gen.is_some()).count() == seen.len();
-            if unchanged {
-                return Ok(rows);
-            }
-            if attempt >= READ_ATTEMPTS {
-                return Err(AwsError::RetriesExhausted {
-                    service: SVC,
-                    operation: "Query",
-                    attempts: attempt,
-                    last: "slices kept being replaced while they were read".into(),
-                });
-            }
-            tracing::debug!(
-                attempt,
-                "a slice was replaced during the read; reading again"
-            );
         }
+        Ok(out)
     }
 
-    /// Deletes generations of `slice` older than `current` (and `current` itself when `drop_current`),
-    /// then removes them from the pointer's set. Newer generations belong to loads in flight.
-    async fn cleanup(
+    /// Number of row items stored under generation `gen` of `slice` (diagnostics and tests).
+    pub async fn generation_size(&self, slice: &Slice, gen: i64) -> Result<usize, AwsError> {
+        Ok(self.generation(slice, gen, "").await?.len())
+    }
+}
+
+impl GenerationalBackend for DynamoStore {
+    type Error = AwsError;
+    type Pointer = Pointer;
+    type View = ();
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    async fn next_load_id(&self) -> Result<i64, AwsError> {
+        self.take_load_id().await
+    }
+
+    /// `ADD` to each pointer's `gens` set (creating it), returning what it followed.
+    async fn register(
         &self,
-        slice: &Slice,
-        current: i64,
-        drop_current: bool,
+        load_id: i64,
+        slices: &[&Slice],
+    ) -> Result<Vec<Option<i64>>, AwsError> {
+        let mut before = Vec::with_capacity(slices.len());
+        for slice in slices {
+            before.push(self.register_generation(slice, load_id).await?);
+        }
+        Ok(before)
+    }
+
+    /// Every generation's items in one [`batch_write`] (25 per request, a few in flight).
+    async fn write_generations(
+        &self,
+        load_id: i64,
+        generations: &[NewGeneration<'_>],
     ) -> Result<(), AwsError> {
-        let Some(p) = self.pointer(slice).await? else {
-            return Ok(());
-        };
-        let doomed: Vec<i64> = p
-            .gens
-            .iter()
-            .copied()
-            .filter(|g| *g < current || (drop_current && *g == current))
-            .filter(|g| Some(*g) != p.gen)
-            .collect();
-        for gen in doomed {
-            let q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk")
-                .projection_expression("pk, sk")
-                .expression_attribute_values(":pk", s(gen_pk(slice, gen)));
-            let keys = self.query_all(q).await?;
-            let deletes = keys
-                .into_iter()
-                .map(delete_request)
-                .collect::<Result<Vec<_>, _>>()?;
-            batch_write(&self.client, &self.table, deletes, &self.backoff).await?;
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key("SLICE", slice_sk(slice))))
-                .update_expression("DELETE #gens :g")
-                .expression_attribute_names("#gens", "gens")
-                .expression_attribute_values(":g", AttributeValue::Ns(vec![gen.to_string()]))
-                .send()
-                .await
-                .map_err(|e| AwsError::api(SVC, "UpdateItem", e))?;
-        }
-        Ok(())
-    }
-
-    /// [`CostStore::replace`], async.
-    pub async fn replace_async(
-        &self,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<LoadReport, AwsError> {
-        let load_id = self.next_load_id().await?;
-        let mut replaced = Vec::new();
         let mut writes = Vec::new();
-        for (slice, data) in &batch.slices {
-            if self.register_generation(slice, load_id).await?.is_some() {
-                replaced.push(slice.clone());
-            }
-            for item in generation_items(slice, load_id, data)? {
+        for g in generations {
+            for item in generation_items(load_id, g)? {
                 writes.push(put_request(item)?);
             }
         }
-        batch_write(&self.client, &self.table, writes, &self.backoff).await?;
-        let flipped = self.flip(load_id, batch, meta).await?;
-        for slice in batch.slices.keys() {
-            let ours = flipped.contains(slice);
-            // The data is committed; a failed cleanup only leaves garbage the next replace of the
-            // slice removes, so it is logged, not returned.
-            if let Err(e) = self.cleanup(slice, load_id, !ours).await {
-                tracing::warn!(error = %e, slice = ?slice, "cleanup of old generations failed");
-            }
+        batch_write(&self.client, &self.table, writes, &self.backoff).await
+    }
+
+    async fn read_pointers(&self, slices: &[&Slice]) -> Result<Vec<Option<Pointer>>, AwsError> {
+        let mut out = Vec::with_capacity(slices.len());
+        for slice in slices {
+            out.push(self.pointer(slice).await?);
         }
-        Ok(LoadReport {
-            load_id,
-            slices: batch.slices.keys().cloned().collect(),
-            replaced,
-            records: batch.records,
-        })
+        Ok(out)
     }
 
-    /// [`CostStore::daily`], async.
-    pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, AwsError> {
-        let mut rows = self
-            .read_consistent(filter, "D#", |slice, item| {
-                let rows: Vec<(DailyKey, Sums)> = Reader::new(item).packed("rows_packed")?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(key, sums)| DailyRow {
-                        slice: slice.clone(),
-                        key,
-                        sums,
-                    })
-                    .collect())
-            })
-            .await?;
-        rows.sort_by_key(|a| a.key.day);
-        Ok(rows)
+    async fn load_exists(&self, load_id: i64) -> Result<bool, AwsError> {
+        DynamoStore::load_exists(self, load_id).await
     }
 
-    /// [`CostStore::daily_tags`], async.
-    pub async fn daily_tags_async(
+    /// One `TransactWriteItems`: each pointer conditional on following an older generation
+    /// (`attribute_not_exists(gen) OR gen < :g`), the record on not existing.
+    async fn flip(
         &self,
-        tag_key: &str,
-        filter: &Filter,
-    ) -> Result<Vec<TagRow>, AwsError> {
-        let prefix = format!("T#{}#", enc(tag_key));
-        let mut rows = self
-            .read_consistent(filter, &prefix, |slice, item| {
-                let rows: Vec<(TagKey, Sums)> = Reader::new(item).packed("rows_packed")?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(key, sums)| TagRow {
-                        slice: slice.clone(),
-                        key,
-                        sums,
-                    })
-                    .collect())
-            })
-            .await?;
-        rows.sort_by_key(|a| a.key.day);
-        Ok(rows)
+        load_id: i64,
+        flips: &[Flip<'_, Pointer>],
+        record: Option<&LoadRecord>,
+    ) -> Result<FlipOutcome<AwsError>, AwsError> {
+        let mut items = Vec::with_capacity(flips.len() + 1);
+        for f in flips {
+            items.push(self.flip_item(f.slice, load_id, f.account_name())?);
+        }
+        if let Some(r) = record {
+            items.push(self.load_record(r)?);
+        }
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            // Makes the SDK's own retries of this call idempotent (10-minute window); random
+            // because a token reused with other items is an error.
+            .client_request_token(format!("{:032x}", fastrand::u128(..)))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(FlipOutcome::Committed),
+            // A condition failed: a slice now belongs to a newer load, or an earlier attempt
+            // did commit after all; the shared algorithm reads the pointers and sorts it out.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_transaction_canceled_exception()) =>
+            {
+                Ok(FlipOutcome::Conflict(AwsError::api(
+                    SVC,
+                    "TransactWriteItems",
+                    e,
+                )))
+            }
+            Err(e) => Err(AwsError::api(SVC, "TransactWriteItems", e)),
+        }
     }
 
-    /// [`CostStore::tag_keys`], async. Reads the tag rows of the matching slices' current
-    /// generations (a query per slice, no scan of the table).
-    pub async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, AwsError> {
-        let keys = self
-            .read_consistent(filter, "T#", |_slice, item| {
-                let r = Reader::new(item);
-                Ok(vec![r.s("tag_key")?.to_string()])
-            })
-            .await?;
-        let set: std::collections::BTreeSet<String> = keys.into_iter().collect();
-        Ok(set.into_iter().collect())
+    async fn delete_generation(&self, slice: &Slice, gen: i64) -> Result<(), AwsError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .projection_expression("pk, sk")
+            .expression_attribute_values(":pk", s(gen_pk(slice, gen)));
+        let keys = self.query_all(q).await?;
+        let deletes = keys
+            .into_iter()
+            .map(delete_request)
+            .collect::<Result<Vec<_>, _>>()?;
+        batch_write(&self.client, &self.table, deletes, &self.backoff).await
     }
 
-    /// [`CostStore::loads`], async.
-    pub async fn loads_async(&self) -> Result<Vec<LoadInfo>, AwsError> {
+    async fn unregister(&self, slice: &Slice, gen: i64) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key("SLICE", slice_sk(slice))))
+            .update_expression("DELETE #gens :g")
+            .expression_attribute_names("#gens", "gens")
+            .expression_attribute_values(":g", AttributeValue::Ns(vec![gen.to_string()]))
+            .send()
+            .await
+            .map_err(|e| AwsError::api(SVC, "UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn begin_read(&self) -> Result<(), AwsError> {
+        Ok(())
+    }
+
+    async fn pointers(&self, filter: &Filter, _view: &()) -> Result<Vec<Pointer>, AwsError> {
+        DynamoStore::pointers(self, filter).await
+    }
+
+    async fn load_records(&self, _view: &()) -> Result<Vec<LoadRecord>, AwsError> {
         let q = self
             .client
             .query()
@@ -1001,16 +918,9 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s("LOAD"))
             .scan_index_forward(false);
         let items = self.query_all(q).await?;
-        let mut owned: BTreeMap<i64, Vec<Slice>> = BTreeMap::new();
-        for p in self.pointers(&Filter::default()).await? {
-            if let Some(g) = p.gen {
-                owned.entry(g).or_default().push(p.slice);
-            }
-        }
         let mut out = Vec::with_capacity(items.len());
         for item in &items {
             let r = Reader::new(item);
-            let load_id = r.int("load_id")?;
             let files = match item.get("files") {
                 Some(AttributeValue::L(l)) => l
                     .iter()
@@ -1021,10 +931,8 @@ impl DynamoStore {
                     .collect::<Result<Vec<_>, _>>()?,
                 _ => return Err(r.bad("files", "missing or not a list")),
             };
-            let mut slices = owned.remove(&load_id).unwrap_or_default();
-            slices.sort();
-            out.push(LoadInfo {
-                load_id,
+            out.push(LoadRecord {
+                load_id: r.int("load_id")?,
                 meta: LoadMeta {
                     dialect: r.s("dialect")?.to_string(),
                     files,
@@ -1034,27 +942,54 @@ impl DynamoStore {
                     .map_err(|_| r.bad("records", "negative"))?,
                 billed: r.totals("billed")?,
                 effective: r.totals("effective")?,
-                slices,
             });
         }
         Ok(out)
     }
 
-    /// Live generations of a slice, ascending (the current one plus any in flight or left by a crash), for
-    /// diagnostics and tests.
-    pub async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, AwsError> {
-        let mut gens = self
-            .pointer(slice)
-            .await?
-            .map(|p| p.gens)
-            .unwrap_or_default();
-        gens.sort_unstable();
-        Ok(gens)
+    async fn read_daily(
+        &self,
+        _view: &(),
+        committed: &[Committed<'_, Pointer>],
+    ) -> Result<Vec<DailyRow>, AwsError> {
+        self.read_items(committed, "D#", |slice, item| {
+            Reader::new(item).packed(slice, "rows_packed", generational::daily_rows)
+        })
+        .await
     }
 
-    /// Number of row items stored under generation `gen` of `slice` (diagnostics and tests).
-    pub async fn generation_size(&self, slice: &Slice, gen: i64) -> Result<usize, AwsError> {
-        Ok(self.generation(slice, gen, "").await?.len())
+    async fn read_tags(
+        &self,
+        _view: &(),
+        committed: &[Committed<'_, Pointer>],
+        key: &str,
+    ) -> Result<Vec<TagRow>, AwsError> {
+        let prefix = format!("T#{}#", enc(key));
+        self.read_items(committed, &prefix, |slice, item| {
+            Reader::new(item).packed(slice, "rows_packed", generational::tag_rows)
+        })
+        .await
+    }
+
+    async fn read_tag_keys(
+        &self,
+        _view: &(),
+        committed: &[Committed<'_, Pointer>],
+    ) -> Result<Vec<String>, AwsError> {
+        self.read_items(committed, "T#", |_slice, item| {
+            Ok(vec![Reader::new(item).s("tag_key")?.to_string()])
+        })
+        .await
+    }
+}
+
+impl GenerationalStore for DynamoStore {
+    /// `Handle::block_on` on the runtime handle given at construction: call the
+    /// [`CostStore`](costkit_core::store::CostStore) methods from a thread that is **not** a
+    /// runtime worker (in a Lambda handler: `tokio::task::spawn_blocking`), on a multi-thread
+    /// runtime.
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.handle.block_on(f)
     }
 }
 
@@ -1069,28 +1004,4 @@ fn parse_pointer(item: &Item) -> Result<Pointer, AwsError> {
         gen: r.opt_int("gen")?,
         gens: r.int_set("gens")?,
     })
-}
-
-impl CostStore for DynamoStore {
-    fn replace(&mut self, batch: &LoadBatch, meta: &LoadMeta) -> Result<LoadReport, StoreError> {
-        Ok(self.handle.block_on(self.replace_async(batch, meta))?)
-    }
-
-    fn daily(&self, filter: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        Ok(self.handle.block_on(self.daily_async(filter))?)
-    }
-
-    fn daily_tags(&self, tag_key: &str, filter: &Filter) -> Result<Vec<TagRow>, StoreError> {
-        Ok(self
-            .handle
-            .block_on(self.daily_tags_async(tag_key, filter))?)
-    }
-
-    fn tag_keys(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
-        Ok(self.handle.block_on(self.tag_keys_async(filter))?)
-    }
-
-    fn loads(&self) -> Result<Vec<LoadInfo>, StoreError> {
-        Ok(self.handle.block_on(self.loads_async())?)
-    }
 }

@@ -82,6 +82,21 @@ impl AwsError {
     }
 }
 
+impl From<costkit_core::store::generational::GenerationalError> for AwsError {
+    fn from(e: costkit_core::store::generational::GenerationalError) -> AwsError {
+        use costkit_core::store::generational::GenerationalError as G;
+        match e {
+            G::Invalid { what, message } => AwsError::Invalid { what, message },
+            G::ReadContention { attempts } => AwsError::RetriesExhausted {
+                service: "DynamoDB",
+                operation: "Query",
+                attempts,
+                last: "slices kept being replaced while they were read".into(),
+            },
+        }
+    }
+}
+
 impl From<AwsError> for StoreError {
     fn from(e: AwsError) -> StoreError {
         match e {

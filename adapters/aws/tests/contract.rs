@@ -11,6 +11,7 @@ use costkit_aws::DynamoStore;
 use costkit_core::aggregate::{LoadBatch, Slice};
 use costkit_core::ports::{put_once, update_json, PortError, StateStore};
 use costkit_core::store::contract::{self, record};
+use costkit_core::store::generational::AsyncCostStore;
 use costkit_core::store::{CostStore, Filter, LoadMeta};
 use costkit_core::text::Text;
 use rust_decimal::Decimal;
@@ -170,6 +171,34 @@ fn a_restated_day_replaces_the_old_numbers() {
             ("2026-03-03".to_string(), dec("90.5")),
             ("2026-03-04".to_string(), dec("7")),
         ]
+    );
+}
+
+#[test]
+fn several_tag_keys_over_several_days_keep_every_tag_row() {
+    let rt = common::runtime();
+    let mut store = fresh_store(&rt);
+    // Two tag keys on each of three days: each key's rows are packed as one group of chunks.
+    let mut recs = Vec::new();
+    for day in 1..=3 {
+        let mut r = record("999", "2026-02", day, "EC2", "2.5", Some("web"));
+        r.tags.insert("env", "prod");
+        recs.push(r);
+    }
+    store.replace(&batch(&recs), &meta("tags")).expect("load");
+    let f = Filter::default();
+    for key in ["team", "env"] {
+        let rows = store.daily_tags(key, &f).expect("tags");
+        assert_eq!(rows.len(), 3, "{key}: one row a day");
+        assert_eq!(
+            rows.iter().map(|r| r.sums.billed).sum::<Decimal>(),
+            dec("7.5"),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        store.tag_keys(&f).expect("keys"),
+        vec!["env".to_string(), "team".to_string()]
     );
 }
 

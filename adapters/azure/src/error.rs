@@ -133,6 +133,22 @@ impl From<costkit_rest::RestError> for AzureError {
     }
 }
 
+impl From<costkit_core::store::generational::GenerationalError> for AzureError {
+    fn from(e: costkit_core::store::generational::GenerationalError) -> AzureError {
+        use costkit_core::store::generational::GenerationalError as G;
+        match e {
+            G::Invalid { what, message } => AzureError::Invalid { what, message },
+            G::ReadContention { attempts } => AzureError::RetriesExhausted {
+                service: "Table",
+                operation: "QueryEntities",
+                what: "slice pointers".into(),
+                attempts,
+                last: "slices kept being replaced while they were read".into(),
+            },
+        }
+    }
+}
+
 impl From<AzureError> for StoreError {
     fn from(e: AzureError) -> StoreError {
         match e {

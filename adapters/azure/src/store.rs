@@ -1,4 +1,4 @@
-//! The Table storage store: costkit's [`CostStore`] port on one table.
+//! The Table storage store: costkit's [`CostStore`](costkit_core::store::CostStore) port on one table.
 //!
 //! Layout (rationale in `docs/azure-table-store.md`). Key characters outside `[A-Za-z0-9.-]` are
 //! escaped as `_XX` (UTF-8 bytes in hex), so free text never contains a separator (`!`) or a
@@ -12,6 +12,8 @@
 //! | daily rows | `g!<provider>!<account>!<period>!<gen, 20 digits>` | `d!<chunk, 6 digits>` | `rows`: JSON array of `[key, sums]`, at most 60 000 UTF-16 bytes |
 //! | tag rows | same partition | `t!<tag key>!<chunk>` | `rows` |
 //!
+//! The algorithm is the one every generational store shares
+//! ([`costkit_core::store::generational`]); this module gives it Table storage's primitives.
 //! A replace writes each slice's rows into a fresh *generation* partition (upserts in entity
 //! group transactions), then flips the slice pointers to it **together with the load record in
 //! one transaction** (pointers and load records share the `meta` partition, so up to 99 slices
@@ -19,15 +21,15 @@
 //! generations. Readers follow the pointers and re-check them after reading, so they see a
 //! slice's old rows or its new rows, never a mix. Money is decimal text: exact.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
-use costkit_core::aggregate::{
-    DailyKey, DailyRow, LoadBatch, Slice, SliceData, Sums, TagKey, TagRow,
+use costkit_core::aggregate::{DailyRow, Slice, TagRow};
+use costkit_core::store::generational::{
+    self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
-use costkit_core::money::CurrencyTotals;
-use costkit_core::store::{CostStore, Filter, LoadInfo, LoadMeta, LoadReport, StoreError};
+use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::runtime::Handle;
 
@@ -45,6 +47,22 @@ const FLIPS_PER_TRANSACTION: usize = MAX_BATCH - 1;
 const READ_ATTEMPTS: u32 = 5;
 /// Attempts of an optimistic read-modify-write before giving up.
 const CAS_ATTEMPTS: u32 = 32;
+/// Attempts of a pointer flip that keeps losing races to other loads.
+const FLIP_ATTEMPTS: u32 = 8;
+
+/// Table storage's limits: JSON chunks in a string property (UTF-16 on the wire), up to 99
+/// pointers per entity group transaction (one operation is the load record), each replaced
+/// under the ETag read just before (so the pointers are read before the first attempt), reads
+/// that re-check the pointers afterwards.
+const LIMITS: Limits = Limits {
+    chunk: ChunkLimit::Utf16Bytes(CHUNK_BYTES),
+    flips_per_commit: FLIPS_PER_TRANSACTION,
+    flip_attempts: FLIP_ATTEMPTS,
+    read_before_flip: true,
+    reads: ReadMode::Recheck {
+        attempts: READ_ATTEMPTS,
+    },
+};
 
 /// Escapes free text for a key: `[A-Za-z0-9.-]` stay, every other byte becomes `_XX`.
 pub fn enc(s: &str) -> String {
@@ -81,13 +99,9 @@ fn load_rk(id: i64) -> String {
     format!("l!{id:020}")
 }
 
-fn utf16_bytes(s: &str) -> usize {
-    s.encode_utf16().count() * 2
-}
-
-/// A slice pointer as stored.
+/// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
 #[derive(Clone, Debug)]
-struct Pointer {
+pub struct Pointer {
     slice: Slice,
     gen: Option<i64>,
     gens: Vec<i64>,
@@ -137,71 +151,16 @@ impl Pointer {
     }
 }
 
-/// Packs serialized rows into `rows` properties of at most [`CHUNK_BYTES`].
-fn chunks<T: Serialize>(what: &str, rows: &[T]) -> Result<Vec<String>, AzureError> {
-    let mut out = Vec::new();
-    let mut cur = String::from("[");
-    let mut cur_bytes = 2; // "[" and the closing "]"
-    for r in rows {
-        let json = serde_json::to_string(r).map_err(|e| AzureError::invalid(what, e))?;
-        let b = utf16_bytes(&json) + 2;
-        if b + 2 > CHUNK_BYTES {
-            return Err(AzureError::invalid(
-                what,
-                format!("one aggregate row is {b} bytes, more than a Table property holds"),
-            ));
-        }
-        if cur_bytes + b > CHUNK_BYTES {
-            cur.push(']');
-            out.push(std::mem::replace(&mut cur, String::from("[")));
-            cur_bytes = 2;
-        }
-        if cur.len() > 1 {
-            cur.push(',');
-        }
-        cur.push_str(&json);
-        cur_bytes += b;
+impl PointerView for Pointer {
+    fn slice(&self) -> &Slice {
+        &self.slice
     }
-    if cur.len() > 1 {
-        cur.push(']');
-        out.push(cur);
+    fn gen(&self) -> Option<i64> {
+        self.gen
     }
-    Ok(out)
-}
-
-fn parse_rows<T: DeserializeOwned>(e: &Entity) -> Result<Vec<T>, AzureError> {
-    serde_json::from_str(e.require("rows")?)
-        .map_err(|x| AzureError::invalid(e.what(), format!("property `rows`: {x}")))
-}
-
-/// The entities of one slice's generation, in a deterministic order.
-fn generation_entities(
-    slice: &Slice,
-    gen: i64,
-    data: &SliceData,
-) -> Result<Vec<Entity>, AzureError> {
-    let pk = gen_pk(slice, gen);
-    let mut daily: Vec<(&DailyKey, &Sums)> = data.daily.iter().collect();
-    daily.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = Vec::new();
-    for (i, rows) in chunks(&pk, &daily)?.into_iter().enumerate() {
-        let mut e = Entity::new(&pk, format!("d!{i:06}"));
-        e.set("rows", rows);
-        out.push(e);
+    fn gens(&self) -> &[i64] {
+        &self.gens
     }
-    let mut by_key: BTreeMap<&str, Vec<(&TagKey, &Sums)>> = BTreeMap::new();
-    for (k, s) in &data.tags {
-        by_key.entry(k.key.as_str()).or_default().push((k, s));
-    }
-    for (key, mut rows) in by_key {
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for (i, chunk) in chunks(&pk, &rows)?.into_iter().enumerate() {
-            let mut e = Entity::new(&pk, format!("t!{}!{i:06}", enc(key)));
-            e.set("rows", chunk);
-            out.push(e);
-        }
-    }
-    Ok(out)
 }
 
 /// Groups operations into transactions of at most [`MAX_BATCH`] operations and
@@ -238,9 +197,11 @@ fn transactions(ops: Vec<BatchOp>) -> Vec<Vec<BatchOp>> {
 
 /// The Table storage store.
 ///
-/// The [`CostStore`] port is synchronous and the HTTP client async: the trait methods run the
+/// The [`CostStore`](costkit_core::store::CostStore) port is synchronous and the HTTP client async: the trait methods run the
 /// async implementation with `Handle::block_on` on the runtime handle given at construction. Call
-/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`).
+/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`). Async
+/// code can call the `*_async` methods of
+/// [`AsyncCostStore`](costkit_core::store::generational::AsyncCostStore) directly instead.
 #[derive(Clone, Debug)]
 pub struct TableStore {
     table: Table,
@@ -267,7 +228,7 @@ impl TableStore {
     }
 
     /// Takes the next load id from the counter entity (optimistic concurrency on its ETag).
-    async fn next_load_id(&self) -> Result<i64, AzureError> {
+    async fn take_load_id(&self) -> Result<i64, AzureError> {
         for _ in 0..CAS_ATTEMPTS {
             match self.table.get(META, SEQ).await? {
                 None => {
@@ -380,355 +341,39 @@ impl TableStore {
         Ok(())
     }
 
-    fn load_record(load_id: i64, batch: &LoadBatch, meta: &LoadMeta) -> Entity {
-        let mut e = Entity::new(META, load_rk(load_id));
-        e.set("load_id", load_id.to_string())
-            .set("dialect", meta.dialect.clone())
-            .set("files", json(&meta.files))
-            .set("loaded_at", meta.loaded_at.clone())
-            .set("records", batch.records.to_string())
-            .set("billed", json(&batch.billed.normalized()))
-            .set("effective", json(&batch.effective.normalized()));
+    fn load_record(r: &LoadRecord) -> Entity {
+        let mut e = Entity::new(META, load_rk(r.load_id));
+        e.set("load_id", r.load_id.to_string())
+            .set("dialect", r.meta.dialect.clone())
+            .set("files", json(&r.meta.files))
+            .set("loaded_at", r.meta.loaded_at.clone())
+            .set("records", r.records.to_string())
+            .set("billed", json(&r.billed))
+            .set("effective", json(&r.effective));
         e
     }
 
-    /// Flips the batch's pointers to generation `load_id` and inserts the load record, in
-    /// transactions of at most 100 operations (the record goes with the last one, so a listed
-    /// load is a complete one). Each pointer is replaced under the ETag read just before; a lost
-    /// race re-reads. Slices a newer load took over are left to it. Returns the slices flipped.
-    async fn flip(
+    /// Reads the entities under `prefix` (only the properties `select` names) of each committed
+    /// generation, parsed by `parse`. A generation deleted meanwhile reads as empty; the shared
+    /// algorithm's re-check of the pointers catches it.
+    async fn read_chunks<T>(
         &self,
-        load_id: i64,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<Vec<Slice>, AzureError> {
-        let all: Vec<&Slice> = batch.slices.keys().collect();
-        let mut groups: Vec<Vec<&Slice>> = all
-            .chunks(FLIPS_PER_TRANSACTION)
-            .map(<[&Slice]>::to_vec)
-            .collect();
-        if groups.is_empty() {
-            groups.push(Vec::new());
-        }
-        let count = groups.len();
-        let record = Self::load_record(load_id, batch, meta);
-        let mut flipped = Vec::new();
-        let mut superseded = 0usize;
-        for (i, mut live) in groups.into_iter().enumerate() {
-            let last = i + 1 == count;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut ops = Vec::with_capacity(live.len() + 1);
-                let mut still = Vec::with_capacity(live.len());
-                for sl in live {
-                    let p = self.pointer(sl).await?.ok_or_else(|| {
-                        AzureError::invalid(
-                            slice_rk(sl),
-                            "the slice pointer vanished during the load",
-                        )
-                    })?;
-                    match p.gen {
-                        Some(g) if g > load_id => superseded += 1,
-                        Some(g) if g == load_id => flipped.push(sl.clone()),
-                        _ => {
-                            let mut np = p.clone();
-                            np.gen = Some(load_id);
-                            np.name = batch
-                                .slices
-                                .get(sl)
-                                .and_then(|d| d.billing_account_name.as_ref())
-                                .map(|t| t.as_str().to_string());
-                            let etag = p.etag.clone().unwrap_or_else(|| "*".into());
-                            ops.push(BatchOp::Replace(np.entity(), etag));
-                            still.push(sl);
-                        }
-                    }
-                }
-                live = still;
-                if last && !(attempt > 1 && self.table.get(META, &record.row_key).await?.is_some())
-                {
-                    ops.push(BatchOp::Insert(record.clone()));
-                }
-                if ops.is_empty() {
-                    break;
-                }
-                match self.table.batch(META, &ops).await {
-                    Ok(()) => {
-                        flipped.extend(live.iter().map(|s| (*s).clone()));
-                        break;
-                    }
-                    Err(e) if e.is_conflict() && attempt < 8 => {
-                        tracing::debug!(load_id, attempt, error = %e, "pointer flip lost a race; reading again");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        if superseded > 0 {
-            tracing::warn!(
-                load_id,
-                slices = superseded,
-                "newer loads own some slices of this load; their data from this load is dropped"
-            );
-        }
-        Ok(flipped)
-    }
-
-    /// Deletes generations of `slice` older than `current` (and `current` itself when
-    /// `drop_current`), then removes them from the pointer. Newer ones belong to loads in flight.
-    async fn cleanup(
-        &self,
-        slice: &Slice,
-        current: i64,
-        drop_current: bool,
-    ) -> Result<(), AzureError> {
-        let Some(p) = self.pointer(slice).await? else {
-            return Ok(());
-        };
-        let doomed: Vec<i64> = p
-            .gens
-            .iter()
-            .copied()
-            .filter(|g| *g < current || (drop_current && *g == current))
-            .filter(|g| Some(*g) != p.gen)
-            .collect();
-        for gen in doomed {
-            let pk = gen_pk(slice, gen);
-            let keys = self
-                .table
-                .query_prefix(&pk, "", Some("PartitionKey,RowKey"))
-                .await?;
-            let deletes = keys
-                .into_iter()
-                .map(|e| BatchOp::Delete {
-                    row_key: e.row_key,
-                    etag: "*".into(),
-                })
-                .collect();
-            self.write_all(&pk, deletes).await?;
-            self.update_pointer(slice, |p| p.gens.retain(|g| *g != gen))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// [`CostStore::replace`], async.
-    pub async fn replace_async(
-        &self,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<LoadReport, AzureError> {
-        let load_id = self.next_load_id().await?;
-        let mut replaced = Vec::new();
-        for (slice, data) in &batch.slices {
-            // Registered before any row is written, so a crash mid-write leaves a trace the
-            // next replace of the slice cleans up.
-            let before = self
-                .update_pointer(slice, |p| {
-                    if !p.gens.contains(&load_id) {
-                        p.gens.push(load_id);
-                    }
-                })
-                .await?;
-            if before.and_then(|p| p.gen).is_some() {
-                replaced.push(slice.clone());
-            }
-            let pk = gen_pk(slice, load_id);
-            let ops = generation_entities(slice, load_id, data)?
-                .into_iter()
-                .map(BatchOp::Upsert)
-                .collect();
-            self.write_all(&pk, ops).await?;
-        }
-        let flipped = self.flip(load_id, batch, meta).await?;
-        for slice in batch.slices.keys() {
-            let ours = flipped.contains(slice);
-            // The data is committed; a failed cleanup leaves garbage the next replace of the
-            // slice removes, so it is logged, not returned.
-            if let Err(e) = self.cleanup(slice, load_id, !ours).await {
-                tracing::warn!(error = %e, slice = ?slice, "cleanup of old generations failed");
-            }
-        }
-        Ok(LoadReport {
-            load_id,
-            slices: batch.slices.keys().cloned().collect(),
-            replaced,
-            records: batch.records,
-        })
-    }
-
-    /// Reads the entities under `prefix` of every committed slice matching `filter`, re-reading
-    /// when a slice was replaced meanwhile (its old generation may be half deleted).
-    async fn read_consistent<T>(
-        &self,
-        filter: &Filter,
+        committed: &[Committed<'_, Pointer>],
         prefix: &str,
         select: Option<&str>,
         parse: impl Fn(&Slice, &Entity) -> Result<Vec<T>, AzureError>,
     ) -> Result<Vec<T>, AzureError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let before = self.pointers(filter).await?;
-            let mut rows = Vec::new();
-            let mut seen: BTreeMap<Slice, i64> = BTreeMap::new();
-            for p in &before {
-                let Some(gen) = p.gen else { continue };
-                for e in self
-                    .table
-                    .query_prefix(&gen_pk(&p.slice, gen), prefix, select)
-                    .await?
-                {
-                    rows.extend(parse(&p.slice, &e)?);
-                }
-                seen.insert(p.slice.clone(), gen);
-            }
-            let after = self.pointers(filter).await?;
-            let unchanged = after
-                .iter()
-                .filter_map(|p| p.gen.map(|g| (&p.slice, g)))
-                .all(|(sl, g)| seen.get(sl) == Some(&g))
-                && after.iter().filter(|p| p.gen.is_some()).count() == seen.len();
-            if unchanged {
-                return Ok(rows);
-            }
-            if attempt >= READ_ATTEMPTS {
-                return Err(AzureError::RetriesExhausted {
-                    service: "Table",
-                    operation: "QueryEntities",
-                    what: self.table.name().to_string(),
-                    attempts: attempt,
-                    last: "slices kept being replaced while they were read".into(),
-                });
-            }
-            tracing::debug!(
-                attempt,
-                "a slice was replaced during the read; reading again"
-            );
-        }
-    }
-
-    /// [`CostStore::daily`], async.
-    pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, AzureError> {
-        let mut rows = self
-            .read_consistent(filter, "d!", None, |slice, e| {
-                Ok(parse_rows::<(DailyKey, Sums)>(e)?
-                    .into_iter()
-                    .map(|(key, sums)| DailyRow {
-                        slice: slice.clone(),
-                        key,
-                        sums,
-                    })
-                    .collect())
-            })
-            .await?;
-        rows.sort_by_key(|a| a.key.day);
-        Ok(rows)
-    }
-
-    /// [`CostStore::daily_tags`], async.
-    pub async fn daily_tags_async(
-        &self,
-        tag_key: &str,
-        filter: &Filter,
-    ) -> Result<Vec<TagRow>, AzureError> {
-        let prefix = format!("t!{}!", enc(tag_key));
-        let mut rows = self
-            .read_consistent(filter, &prefix, None, |slice, e| {
-                Ok(parse_rows::<(TagKey, Sums)>(e)?
-                    .into_iter()
-                    .map(|(key, sums)| TagRow {
-                        slice: slice.clone(),
-                        key,
-                        sums,
-                    })
-                    .collect())
-            })
-            .await?;
-        rows.sort_by_key(|a| a.key.day);
-        Ok(rows)
-    }
-
-    /// [`CostStore::tag_keys`], async: reads only the RowKeys of the tag chunks.
-    pub async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, AzureError> {
-        let keys = self
-            .read_consistent(filter, "t!", Some("PartitionKey,RowKey"), |_slice, e| {
-                let enc_key = e
-                    .row_key
-                    .strip_prefix("t!")
-                    .and_then(|r| r.rsplit_once('!'))
-                    .map(|(k, _)| k)
-                    .ok_or_else(|| AzureError::invalid(e.what(), "not a tag chunk key"))?;
-                Ok(vec![dec(enc_key).ok_or_else(|| {
-                    AzureError::invalid(e.what(), "the tag key is not escaped UTF-8")
-                })?])
-            })
-            .await?;
-        let set: BTreeSet<String> = keys.into_iter().collect();
-        Ok(set.into_iter().collect())
-    }
-
-    /// [`CostStore::loads`], async.
-    pub async fn loads_async(&self) -> Result<Vec<LoadInfo>, AzureError> {
-        let records = self.table.query_prefix(META, "l!", None).await?;
-        let mut owned: BTreeMap<i64, Vec<Slice>> = BTreeMap::new();
-        for p in self.pointers(&Filter::default()).await? {
-            if let Some(g) = p.gen {
-                owned.entry(g).or_default().push(p.slice);
+        let mut out = Vec::new();
+        for c in committed {
+            for e in self
+                .table
+                .query_prefix(&gen_pk(c.slice(), c.gen), prefix, select)
+                .await?
+            {
+                out.extend(parse(c.slice(), &e)?);
             }
         }
-        let mut out = Vec::with_capacity(records.len());
-        for e in &records {
-            let json = |field: &str| -> Result<serde_json::Value, AzureError> {
-                serde_json::from_str(e.require(field)?)
-                    .map_err(|x| AzureError::invalid(e.what(), format!("property `{field}`: {x}")))
-            };
-            let int = |field: &str| -> Result<i64, AzureError> {
-                let v = e.require(field)?;
-                v.parse().map_err(|_| {
-                    AzureError::invalid(
-                        e.what(),
-                        format!("property `{field}`: `{v}` is not an integer"),
-                    )
-                })
-            };
-            let totals = |field: &str| -> Result<CurrencyTotals, AzureError> {
-                serde_json::from_value(json(field)?)
-                    .map_err(|x| AzureError::invalid(e.what(), format!("property `{field}`: {x}")))
-            };
-            let load_id = int("load_id")?;
-            let files: Vec<String> = serde_json::from_value(json("files")?)
-                .map_err(|x| AzureError::invalid(e.what(), format!("property `files`: {x}")))?;
-            let mut slices = owned.remove(&load_id).unwrap_or_default();
-            slices.sort();
-            out.push(LoadInfo {
-                load_id,
-                meta: LoadMeta {
-                    dialect: e.require("dialect")?.to_string(),
-                    files,
-                    loaded_at: e.require("loaded_at")?.to_string(),
-                },
-                records: u64::try_from(int("records")?)
-                    .map_err(|_| AzureError::invalid(e.what(), "property `records` is negative"))?,
-                billed: totals("billed")?,
-                effective: totals("effective")?,
-                slices,
-            });
-        }
-        out.sort_by_key(|l| std::cmp::Reverse(l.load_id));
         Ok(out)
-    }
-
-    /// Live generations of a slice, ascending (diagnostics and tests).
-    pub async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, AzureError> {
-        let mut g = self
-            .pointer(slice)
-            .await?
-            .map(|p| p.gens)
-            .unwrap_or_default();
-        g.sort_unstable();
-        Ok(g)
     }
 
     /// Entities stored under generation `gen` of `slice` (diagnostics and tests).
@@ -738,6 +383,233 @@ impl TableStore {
             .query_prefix(&gen_pk(slice, gen), "", Some("PartitionKey,RowKey"))
             .await?
             .len())
+    }
+}
+
+/// A JSON-encoded property, parsed (errors name the entity and property).
+fn json_property<T: serde::de::DeserializeOwned>(e: &Entity, field: &str) -> Result<T, AzureError> {
+    serde_json::from_str(e.require(field)?)
+        .map_err(|x| AzureError::invalid(e.what(), format!("property `{field}`: {x}")))
+}
+
+/// The `rows` property of a chunk entity, parsed by `parse` (errors name the entity).
+fn chunk_rows<T>(slice: &Slice, e: &Entity, parse: ChunkParser<T>) -> Result<Vec<T>, AzureError> {
+    let what = format!("{} property `rows`", e.what());
+    Ok(parse(slice, &what, e.require("rows")?.as_bytes())?)
+}
+
+impl GenerationalBackend for TableStore {
+    type Error = AzureError;
+    type Pointer = Pointer;
+    type View = ();
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    async fn next_load_id(&self) -> Result<i64, AzureError> {
+        self.take_load_id().await
+    }
+
+    /// Adds `load_id` to each pointer's `gens` under its ETag (creating it), one pointer at a
+    /// time.
+    async fn register(
+        &self,
+        load_id: i64,
+        slices: &[&Slice],
+    ) -> Result<Vec<Option<i64>>, AzureError> {
+        let mut before = Vec::with_capacity(slices.len());
+        for slice in slices {
+            let p = self
+                .update_pointer(slice, |p| {
+                    if !p.gens.contains(&load_id) {
+                        p.gens.push(load_id);
+                    }
+                })
+                .await?;
+            before.push(p.and_then(|p| p.gen));
+        }
+        Ok(before)
+    }
+
+    /// Entities `d!<chunk>` and `t!<tag key>!<chunk>` (property `rows`) of the generation's
+    /// partition, upserted in entity group transactions.
+    async fn write_generations(
+        &self,
+        load_id: i64,
+        generations: &[NewGeneration<'_>],
+    ) -> Result<(), AzureError> {
+        for g in generations {
+            let pk = gen_pk(g.slice, load_id);
+            let mut ops = Vec::new();
+            for (i, c) in g.packed.daily.iter().enumerate() {
+                let mut e = Entity::new(&pk, format!("d!{i:06}"));
+                e.set("rows", c.json.clone());
+                ops.push(BatchOp::Upsert(e));
+            }
+            for (key, chunks) in &g.packed.tags {
+                for (i, c) in chunks.iter().enumerate() {
+                    let mut e = Entity::new(&pk, format!("t!{}!{i:06}", enc(key)));
+                    e.set("rows", c.json.clone());
+                    ops.push(BatchOp::Upsert(e));
+                }
+            }
+            self.write_all(&pk, ops).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_pointers(&self, slices: &[&Slice]) -> Result<Vec<Option<Pointer>>, AzureError> {
+        let mut out = Vec::with_capacity(slices.len());
+        for slice in slices {
+            out.push(self.pointer(slice).await?);
+        }
+        Ok(out)
+    }
+
+    async fn load_exists(&self, load_id: i64) -> Result<bool, AzureError> {
+        Ok(self.table.get(META, &load_rk(load_id)).await?.is_some())
+    }
+
+    /// One transaction on the `meta` partition: each pointer replaced under the ETag read, the
+    /// load record inserted (must not exist).
+    async fn flip(
+        &self,
+        load_id: i64,
+        flips: &[Flip<'_, Pointer>],
+        record: Option<&LoadRecord>,
+    ) -> Result<FlipOutcome<AzureError>, AzureError> {
+        let mut ops = Vec::with_capacity(flips.len() + 1);
+        for f in flips {
+            let p = f.pointer.ok_or_else(|| {
+                AzureError::invalid(slice_rk(f.slice), "a pointer flip needs the pointer read")
+            })?;
+            let mut np = p.clone();
+            np.gen = Some(load_id);
+            np.name = f.account_name().map(|t| t.as_str().to_string());
+            let etag = p.etag.clone().unwrap_or_else(|| "*".into());
+            ops.push(BatchOp::Replace(np.entity(), etag));
+        }
+        if let Some(r) = record {
+            ops.push(BatchOp::Insert(Self::load_record(r)));
+        }
+        match self.table.batch(META, &ops).await {
+            Ok(()) => Ok(FlipOutcome::Committed),
+            Err(e) if e.is_conflict() => Ok(FlipOutcome::Conflict(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_generation(&self, slice: &Slice, gen: i64) -> Result<(), AzureError> {
+        let pk = gen_pk(slice, gen);
+        let keys = self
+            .table
+            .query_prefix(&pk, "", Some("PartitionKey,RowKey"))
+            .await?;
+        let deletes = keys
+            .into_iter()
+            .map(|e| BatchOp::Delete {
+                row_key: e.row_key,
+                etag: "*".into(),
+            })
+            .collect();
+        self.write_all(&pk, deletes).await
+    }
+
+    async fn unregister(&self, slice: &Slice, gen: i64) -> Result<(), AzureError> {
+        self.update_pointer(slice, |p| p.gens.retain(|g| *g != gen))
+            .await?;
+        Ok(())
+    }
+
+    async fn begin_read(&self) -> Result<(), AzureError> {
+        Ok(())
+    }
+
+    async fn pointers(&self, filter: &Filter, _view: &()) -> Result<Vec<Pointer>, AzureError> {
+        TableStore::pointers(self, filter).await
+    }
+
+    async fn load_records(&self, _view: &()) -> Result<Vec<LoadRecord>, AzureError> {
+        let records = self.table.query_prefix(META, "l!", None).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for e in &records {
+            let int = |field: &str| -> Result<i64, AzureError> {
+                let v = e.require(field)?;
+                v.parse().map_err(|_| {
+                    AzureError::invalid(
+                        e.what(),
+                        format!("property `{field}`: `{v}` is not an integer"),
+                    )
+                })
+            };
+            out.push(LoadRecord {
+                load_id: int("load_id")?,
+                meta: LoadMeta {
+                    dialect: e.require("dialect")?.to_string(),
+                    files: json_property(e, "files")?,
+                    loaded_at: e.require("loaded_at")?.to_string(),
+                },
+                records: u64::try_from(int("records")?)
+                    .map_err(|_| AzureError::invalid(e.what(), "property `records` is negative"))?,
+                billed: json_property(e, "billed")?,
+                effective: json_property(e, "effective")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn read_daily(
+        &self,
+        _view: &(),
+        committed: &[Committed<'_, Pointer>],
+    ) -> Result<Vec<DailyRow>, AzureError> {
+        self.read_chunks(committed, "d!", None, |slice, e| {
+            chunk_rows(slice, e, generational::daily_rows)
+        })
+        .await
+    }
+
+    async fn read_tags(
+        &self,
+        _view: &(),
+        committed: &[Committed<'_, Pointer>],
+        key: &str,
+    ) -> Result<Vec<TagRow>, AzureError> {
+        let prefix = format!("t!{}!", enc(key));
+        self.read_chunks(committed, &prefix, None, |slice, e| {
+            chunk_rows(slice, e, generational::tag_rows)
+        })
+        .await
+    }
+
+    /// Only the RowKeys of the tag chunks (`t!<tag key>!<chunk>`) are read.
+    async fn read_tag_keys(
+        &self,
+        _view: &(),
+        committed: &[Committed<'_, Pointer>],
+    ) -> Result<Vec<String>, AzureError> {
+        self.read_chunks(committed, "t!", Some("PartitionKey,RowKey"), |_slice, e| {
+            let enc_key = e
+                .row_key
+                .strip_prefix("t!")
+                .and_then(|r| r.rsplit_once('!'))
+                .map(|(k, _)| k)
+                .ok_or_else(|| AzureError::invalid(e.what(), "not a tag chunk key"))?;
+            Ok(vec![dec(enc_key).ok_or_else(|| {
+                AzureError::invalid(e.what(), "the tag key is not escaped UTF-8")
+            })?])
+        })
+        .await
+    }
+}
+
+impl GenerationalStore for TableStore {
+    /// `Handle::block_on` on the runtime handle given at construction: call the
+    /// [`CostStore`](costkit_core::store::CostStore) methods from a thread that is **not** a
+    /// runtime worker (`tokio::task::spawn_blocking`).
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.handle.block_on(f)
     }
 }
 
@@ -764,33 +636,10 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-impl CostStore for TableStore {
-    fn replace(&mut self, batch: &LoadBatch, meta: &LoadMeta) -> Result<LoadReport, StoreError> {
-        Ok(self.handle.block_on(self.replace_async(batch, meta))?)
-    }
-
-    fn daily(&self, filter: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        Ok(self.handle.block_on(self.daily_async(filter))?)
-    }
-
-    fn daily_tags(&self, tag_key: &str, filter: &Filter) -> Result<Vec<TagRow>, StoreError> {
-        Ok(self
-            .handle
-            .block_on(self.daily_tags_async(tag_key, filter))?)
-    }
-
-    fn tag_keys(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
-        Ok(self.handle.block_on(self.tag_keys_async(filter))?)
-    }
-
-    fn loads(&self) -> Result<Vec<LoadInfo>, StoreError> {
-        Ok(self.handle.block_on(self.loads_async())?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use costkit_core::store::generational::pack_rows;
 
     #[test]
     fn keys_escape_everything_a_table_key_forbids() {
@@ -820,12 +669,13 @@ mod tests {
         let rows: Vec<(String, String)> = (0..5000)
             .map(|i| (format!("service-{i}"), "é".repeat(20)))
             .collect();
-        let c = chunks("t", &rows).expect("chunks");
+        let c = pack_rows(LIMITS.chunk, "t", &rows).expect("chunks");
         assert!(c.len() > 1);
         let mut back = Vec::new();
-        for s in &c {
-            assert!(utf16_bytes(s) <= CHUNK_BYTES, "{}", utf16_bytes(s));
-            back.extend(serde_json::from_str::<Vec<(String, String)>>(s).expect("json"));
+        for chunk in &c {
+            let utf16_bytes = chunk.json.encode_utf16().count() * 2;
+            assert!(utf16_bytes <= CHUNK_BYTES, "{utf16_bytes}");
+            back.extend(serde_json::from_str::<Vec<(String, String)>>(&chunk.json).expect("json"));
         }
         assert_eq!(back, rows);
     }

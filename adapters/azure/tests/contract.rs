@@ -7,6 +7,7 @@ mod common;
 use costkit_azure::TableStore;
 use costkit_core::aggregate::LoadBatch;
 use costkit_core::store::contract;
+use costkit_core::store::generational::AsyncCostStore;
 use costkit_core::store::{CostStore, Filter, LoadMeta};
 use rust_decimal::Decimal;
 

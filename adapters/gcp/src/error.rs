@@ -147,6 +147,22 @@ impl From<RestError> for GcpError {
     }
 }
 
+impl From<costkit_core::store::generational::GenerationalError> for GcpError {
+    fn from(e: costkit_core::store::generational::GenerationalError) -> GcpError {
+        use costkit_core::store::generational::GenerationalError as G;
+        match e {
+            G::Invalid { what, message } => GcpError::Invalid { what, message },
+            G::ReadContention { attempts } => GcpError::RetriesExhausted {
+                service: "Firestore",
+                operation: "read",
+                what: "slice pointers".into(),
+                attempts,
+                last: "slices kept being replaced while they were read".into(),
+            },
+        }
+    }
+}
+
 impl From<GcpError> for StoreError {
     fn from(e: GcpError) -> StoreError {
         match e {

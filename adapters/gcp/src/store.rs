@@ -1,4 +1,4 @@
-//! The Firestore store: costkit's [`CostStore`] port on a few collections under one root
+//! The Firestore store: costkit's [`CostStore`](costkit_core::store::CostStore) port on a few collections under one root
 //! collection (rationale, costs and limits in `docs/gcp-firestore-store.md`).
 //!
 //! | document | path (under the root collection `R`) | fields |
@@ -11,7 +11,9 @@
 //!
 //! Key text is escaped with [`enc`] (`[A-Za-z0-9.-]` kept, other bytes `_XX`).
 //!
-//! A replace takes a load id from the counter, registers it in each slice pointer's `gens`
+//! The algorithm is the one every generational store shares
+//! ([`costkit_core::store::generational`]); this module gives it Firestore's primitives. A
+//! replace takes a load id from the counter, registers it in each slice pointer's `gens`
 //! (`appendMissingElements`), writes the rows of each slice into the new generation's chunk
 //! documents (upserts, ≤ 500 writes and ≤ 9 MiB per commit), then **flips** the pointers (each
 //! under the `updateTime` read just before) and creates the load record **in one commit** (up to
@@ -21,15 +23,15 @@
 //! every read of a call sees one snapshot, so a slice is its old rows or its new rows, never a
 //! mix, even while a cleanup deletes the old ones.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
-use costkit_core::aggregate::{
-    DailyKey, DailyRow, LoadBatch, Slice, SliceData, Sums, TagKey, TagRow,
+use costkit_core::aggregate::{DailyRow, Slice, TagRow};
+use costkit_core::store::generational::{
+    self, ChunkLimit, Committed, Flip, FlipOutcome, GenerationalBackend, GenerationalError,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
-use costkit_core::money::CurrencyTotals;
-use costkit_core::store::{CostStore, Filter, LoadInfo, LoadMeta, LoadReport, StoreError};
+use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::runtime::Handle;
@@ -47,6 +49,17 @@ const POINTER_BYTES: usize = 16 << 10;
 const FLIPS_PER_COMMIT: usize = MAX_WRITES - 1;
 /// Attempts of a flip that keeps losing races to other loads.
 const FLIP_ATTEMPTS: u32 = 8;
+
+/// Firestore's limits: JSON chunks in a string field, up to 499 pointers per flip commit (one
+/// write is the load record), each conditional on the `updateTime` read just before (so the
+/// pointers are read before the first attempt), snapshot reads in read-only transactions.
+const LIMITS: Limits = Limits {
+    chunk: ChunkLimit::Utf8Bytes(CHUNK_BYTES),
+    flips_per_commit: FLIPS_PER_COMMIT,
+    flip_attempts: FLIP_ATTEMPTS,
+    read_before_flip: true,
+    reads: ReadMode::Snapshot,
+};
 
 fn slice_id(s: &Slice) -> String {
     format!(
@@ -74,9 +87,9 @@ fn tag_chunk_id(key_index: usize, i: usize) -> String {
     format!("t{key_index:04}-{i:06}")
 }
 
-/// A slice pointer as stored.
+/// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
 #[derive(Clone, Debug)]
-struct Pointer {
+pub struct Pointer {
     slice: Slice,
     gen: Option<i64>,
     gens: Vec<i64>,
@@ -113,81 +126,16 @@ impl Pointer {
     }
 }
 
-/// Packs serialized rows into JSON arrays of at most [`CHUNK_BYTES`].
-fn chunks<T: Serialize>(what: &str, rows: &[T]) -> Result<Vec<(String, usize)>, GcpError> {
-    let mut out = Vec::new();
-    let mut cur = String::from("[");
-    let mut n = 0usize;
-    for r in rows {
-        let json = serde_json::to_string(r).map_err(|e| GcpError::invalid(what, e))?;
-        if json.len() + 2 > CHUNK_BYTES {
-            return Err(GcpError::invalid(
-                what,
-                format!(
-                    "one aggregate row is {} bytes, more than a Firestore field holds",
-                    json.len()
-                ),
-            ));
-        }
-        if cur.len() + json.len() + 2 > CHUNK_BYTES {
-            cur.push(']');
-            out.push((std::mem::replace(&mut cur, String::from("[")), n));
-            n = 0;
-        }
-        if cur.len() > 1 {
-            cur.push(',');
-        }
-        cur.push_str(&json);
-        n += 1;
+impl PointerView for Pointer {
+    fn slice(&self) -> &Slice {
+        &self.slice
     }
-    if n > 0 {
-        cur.push(']');
-        out.push((cur, n));
+    fn gen(&self) -> Option<i64> {
+        self.gen
     }
-    Ok(out)
-}
-
-fn parse_rows<T: DeserializeOwned>(d: &Document) -> Result<Vec<T>, GcpError> {
-    serde_json::from_str(d.str("rows")?)
-        .map_err(|e| GcpError::invalid(&d.name, format!("field `rows`: {e}")))
-}
-
-/// One slice's generation: its chunk documents (id, rows JSON, row count), in a deterministic
-/// order, and what the pointer records about them.
-struct Generation {
-    docs: Vec<(String, String, usize)>,
-    daily_chunks: usize,
-    tag_chunks: Vec<(String, usize)>,
-}
-
-fn generation(slice: &Slice, gen: i64, data: &SliceData) -> Result<Generation, GcpError> {
-    let what = gen_id(slice, gen);
-    let mut daily: Vec<(&DailyKey, &Sums)> = data.daily.iter().collect();
-    daily.sort_by(|a, b| a.0.cmp(b.0));
-    let mut docs = Vec::new();
-    let d = chunks(&what, &daily)?;
-    let daily_chunks = d.len();
-    for (i, (rows, n)) in d.into_iter().enumerate() {
-        docs.push((daily_chunk_id(i), rows, n));
+    fn gens(&self) -> &[i64] {
+        &self.gens
     }
-    let mut by_key: BTreeMap<&str, Vec<(&TagKey, &Sums)>> = BTreeMap::new();
-    for (k, s) in &data.tags {
-        by_key.entry(k.key.as_str()).or_default().push((k, s));
-    }
-    let mut tag_chunks = Vec::new();
-    for (ki, (key, mut rows)) in by_key.into_iter().enumerate() {
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        let c = chunks(&what, &rows)?;
-        tag_chunks.push((key.to_string(), c.len()));
-        for (i, (rows, n)) in c.into_iter().enumerate() {
-            docs.push((tag_chunk_id(ki, i), rows, n));
-        }
-    }
-    Ok(Generation {
-        docs,
-        daily_chunks,
-        tag_chunks,
-    })
 }
 
 fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
@@ -201,9 +149,11 @@ fn json<T: Serialize>(v: &T) -> String {
 
 /// The Firestore store.
 ///
-/// The [`CostStore`] port is synchronous and the HTTP client async: the trait methods run the
+/// The [`CostStore`](costkit_core::store::CostStore) port is synchronous and the HTTP client async: the trait methods run the
 /// async implementation with `Handle::block_on` on the runtime handle given at construction. Call
-/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`).
+/// them from a thread that is **not** a runtime worker (`tokio::task::spawn_blocking`). Async
+/// code can call the `*_async` methods of
+/// [`AsyncCostStore`](costkit_core::store::generational::AsyncCostStore) directly instead.
 #[derive(Clone, Debug)]
 pub struct FirestoreStore {
     db: Firestore,
@@ -259,22 +209,6 @@ impl FirestoreStore {
         format!("{}/store/gens/{}/chunks", self.root, gen_id(s, gen))
     }
 
-    /// Takes the next load id: one atomic `increment` (no read, no contention loop).
-    async fn next_load_id(&self) -> Result<i64, GcpError> {
-        let name = self.db.name(&self.store_path());
-        let w = write::transform(&name, vec![write::increment("next_load", 1)]);
-        let res = self.db.commit("load id counter", &[w]).await?;
-        res.first()
-            .and_then(|r| r.transform_results.first())
-            .and_then(|v| v.get("integerValue"))
-            .and_then(|v| {
-                v.as_str()
-                    .and_then(|s| s.parse().ok())
-                    .or_else(|| v.as_i64())
-            })
-            .ok_or_else(|| GcpError::invalid(&name, "the increment returned no integer"))
-    }
-
     async fn pointers_by_name(&self, slices: &[&Slice]) -> Result<Vec<Option<Pointer>>, GcpError> {
         let names: Vec<String> = slices.iter().map(|s| self.pointer_name(s)).collect();
         self.db
@@ -306,9 +240,114 @@ impl FirestoreStore {
             .collect()
     }
 
-    /// Registers `load_id` in the pointers of `slices` (creating them), before any row is
-    /// written, so a crash leaves a trace the next replace cleans up.
-    async fn register(&self, load_id: i64, slices: &[&Slice]) -> Result<(), GcpError> {
+    fn load_record(&self, r: &LoadRecord) -> Value {
+        let f = fields(vec![
+            ("load_id", value::int(r.load_id)),
+            ("dialect", value::string(r.meta.dialect.clone())),
+            ("files", value::string(json(&r.meta.files))),
+            ("loaded_at", value::string(r.meta.loaded_at.clone())),
+            (
+                "records",
+                value::int(i64::try_from(r.records).unwrap_or(i64::MAX)),
+            ),
+            ("billed", value::string(json(&r.billed))),
+            ("effective", value::string(json(&r.effective))),
+        ]);
+        write::update(
+            &self.load_name(r.load_id),
+            f,
+            None,
+            &Precondition::Exists(false),
+        )
+    }
+
+    /// Reads the chunk documents `pick` names for each committed pointer, in the snapshot `tx`,
+    /// parsed by `parse` (a missing chunk of a current generation is an error: the snapshot
+    /// cannot lose one).
+    async fn read_chunks<T>(
+        &self,
+        tx: &Option<String>,
+        committed: &[Committed<'_, Pointer>],
+        pick: impl Fn(&Pointer) -> Vec<String>,
+        parse: impl Fn(&Slice, &str, &[u8]) -> Result<Vec<T>, GenerationalError>,
+    ) -> Result<Vec<T>, GcpError> {
+        let mut names = Vec::new();
+        let mut owner = Vec::new();
+        for (ci, c) in committed.iter().enumerate() {
+            let path = self.chunks_path(c.slice(), c.gen);
+            for id in pick(c.pointer) {
+                names.push(self.db.name(&format!("{path}/{id}")));
+                owner.push(ci);
+            }
+        }
+        let docs = self
+            .db
+            .batch_get(&names, CHUNK_BYTES + 4096, tx.as_deref())
+            .await?;
+        let mut out = Vec::new();
+        for ((name, ci), d) in names.iter().zip(owner).zip(docs) {
+            let d = d.ok_or_else(|| {
+                GcpError::invalid(name, "a chunk of the slice's current generation is missing")
+            })?;
+            let what = format!("{} field `rows`", d.name);
+            out.extend(parse(
+                committed[ci].slice(),
+                &what,
+                d.str("rows")?.as_bytes(),
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Chunk documents stored under generation `gen` of `slice` (diagnostics and tests).
+    pub async fn generation_size(&self, slice: &Slice, gen: i64) -> Result<usize, GcpError> {
+        Ok(self
+            .db
+            .list(&self.chunks_path(slice, gen), Some(&[]))
+            .await?
+            .len())
+    }
+}
+
+impl GenerationalBackend for FirestoreStore {
+    type Error = GcpError;
+    type Pointer = Pointer;
+    /// The read-only transaction of a read.
+    type View = Option<String>;
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    /// One atomic `increment` (no read, no contention loop).
+    async fn next_load_id(&self) -> Result<i64, GcpError> {
+        let name = self.db.name(&self.store_path());
+        let w = write::transform(&name, vec![write::increment("next_load", 1)]);
+        let res = self.db.commit("load id counter", &[w]).await?;
+        res.first()
+            .and_then(|r| r.transform_results.first())
+            .and_then(|v| v.get("integerValue"))
+            .and_then(|v| {
+                v.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .or_else(|| v.as_i64())
+            })
+            .ok_or_else(|| GcpError::invalid(&name, "the increment returned no integer"))
+    }
+
+    /// Reads the pointers (what each followed), then adds `load_id` to their `gens`
+    /// (`appendMissingElements`, creating them) in as few commits as the limits allow.
+    async fn register(
+        &self,
+        load_id: i64,
+        slices: &[&Slice],
+    ) -> Result<Vec<Option<i64>>, GcpError> {
+        let before = self
+            .pointers_by_name(slices)
+            .await?
+            .into_iter()
+            .map(|p| p.and_then(|p| p.gen))
+            .collect();
         let writes = slices
             .iter()
             .map(|s| {
@@ -331,206 +370,41 @@ impl FirestoreStore {
                 )
             })
             .collect();
-        self.db.commit_all("slice pointers", writes).await
+        self.db.commit_all("slice pointers", writes).await?;
+        Ok(before)
     }
 
-    fn load_record(&self, load_id: i64, batch: &LoadBatch, meta: &LoadMeta) -> Value {
-        let f = fields(vec![
-            ("load_id", value::int(load_id)),
-            ("dialect", value::string(meta.dialect.clone())),
-            ("files", value::string(json(&meta.files))),
-            ("loaded_at", value::string(meta.loaded_at.clone())),
-            (
-                "records",
-                value::int(i64::try_from(batch.records).unwrap_or(i64::MAX)),
-            ),
-            ("billed", value::string(json(&batch.billed.normalized()))),
-            (
-                "effective",
-                value::string(json(&batch.effective.normalized())),
-            ),
-        ]);
-        write::update(
-            &self.load_name(load_id),
-            f,
-            None,
-            &Precondition::Exists(false),
-        )
-    }
-
-    /// Flips the batch's pointers to generation `load_id` and creates the load record, in
-    /// commits of at most 500 writes (the record with the last, so a listed load is a complete
-    /// one). Each pointer is updated under the `updateTime` read just before; a lost race
-    /// re-reads. Slices a newer load took over are left to it. Returns the slices flipped.
-    async fn flip(
+    /// Chunk documents `d<chunk>` and `t<tag index>-<chunk>` (fields `rows`, `n`), upserted.
+    async fn write_generations(
         &self,
         load_id: i64,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-        gens: &BTreeMap<&Slice, Generation>,
-    ) -> Result<Vec<Slice>, GcpError> {
-        let all: Vec<&Slice> = batch.slices.keys().collect();
-        let mut groups: Vec<Vec<&Slice>> = all
-            .chunks(FLIPS_PER_COMMIT)
-            .map(<[&Slice]>::to_vec)
-            .collect();
-        if groups.is_empty() {
-            groups.push(Vec::new());
-        }
-        let count = groups.len();
-        let mut flipped = Vec::new();
-        let mut superseded = 0usize;
-        for (i, mut live) in groups.into_iter().enumerate() {
-            let last = i + 1 == count;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut writes = Vec::with_capacity(live.len() + 1);
-                let mut still = Vec::with_capacity(live.len());
-                for (sl, p) in live.iter().zip(self.pointers_by_name(&live).await?) {
-                    let p = p.ok_or_else(|| {
-                        GcpError::invalid(
-                            self.pointer_name(sl),
-                            "the slice pointer vanished during the load",
-                        )
-                    })?;
-                    match p.gen {
-                        Some(g) if g > load_id => superseded += 1,
-                        Some(g) if g == load_id => flipped.push((*sl).clone()),
-                        _ => {
-                            let g = gens.get(sl).ok_or_else(|| {
-                                GcpError::invalid(self.pointer_name(sl), "no generation written")
-                            })?;
-                            let mut f = fields(vec![
-                                ("gen", value::int(load_id)),
-                                (
-                                    "daily_chunks",
-                                    value::int(i64::try_from(g.daily_chunks).unwrap_or(i64::MAX)),
-                                ),
-                                ("tag_chunks", value::string(json(&g.tag_chunks))),
-                            ]);
-                            if let Some(n) = batch
-                                .slices
-                                .get(*sl)
-                                .and_then(|d| d.billing_account_name.as_ref())
-                            {
-                                f.insert("billing_account_name".into(), value::string(n.as_str()));
-                            }
-                            // In the mask but absent from `f`: a name the new data lacks is removed.
-                            writes.push(write::update(
-                                &self.pointer_name(sl),
-                                f,
-                                Some(&[
-                                    "gen",
-                                    "daily_chunks",
-                                    "tag_chunks",
-                                    "billing_account_name",
-                                ]),
-                                &Precondition::UpdateTime(p.update_time.clone()),
-                            ));
-                            still.push(*sl);
-                        }
-                    }
-                }
-                live = still;
-                if last
-                    && !(attempt > 1
-                        && self
-                            .db
-                            .batch_get(&[self.load_name(load_id)], POINTER_BYTES, None)
-                            .await?
-                            .first()
-                            .is_some_and(Option::is_some))
-                {
-                    writes.push(self.load_record(load_id, batch, meta));
-                }
-                if writes.is_empty() {
-                    break;
-                }
-                match self.db.commit("slice pointer flip", &writes).await {
-                    Ok(_) => {
-                        flipped.extend(live.iter().map(|s| (*s).clone()));
-                        break;
-                    }
-                    Err(e) if (e.is_conflict() || e.is_not_found()) && attempt < FLIP_ATTEMPTS => {
-                        tracing::debug!(load_id, attempt, error = %e, "pointer flip lost a race; reading again");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        if superseded > 0 {
-            tracing::warn!(
-                load_id,
-                slices = superseded,
-                "newer loads own some slices of this load; their data from this load is dropped"
-            );
-        }
-        Ok(flipped)
-    }
-
-    /// Deletes generations of `slice` older than `current` (and `current` itself when
-    /// `drop_current`), then removes them from the pointer. Newer ones belong to loads in flight.
-    async fn cleanup(
-        &self,
-        slice: &Slice,
-        current: i64,
-        drop_current: bool,
+        generations: &[NewGeneration<'_>],
     ) -> Result<(), GcpError> {
-        let Some(Some(p)) = self.pointers_by_name(&[slice]).await?.into_iter().next() else {
-            return Ok(());
-        };
-        let doomed: Vec<i64> = p
-            .gens
-            .iter()
-            .copied()
-            .filter(|g| *g < current || (drop_current && *g == current))
-            .filter(|g| Some(*g) != p.gen)
-            .collect();
-        for gen in doomed {
-            let path = self.chunks_path(slice, gen);
-            let docs = self.db.list(&path, Some(&[])).await?;
-            let deletes = docs
+        for g in generations {
+            let path = self.chunks_path(g.slice, load_id);
+            let daily = g
+                .packed
+                .daily
                 .iter()
-                .map(|d| write::delete(&d.name, &Precondition::None))
-                .collect();
-            self.db.commit_all(&path, deletes).await?;
-            let w = write::transform(
-                &self.pointer_name(slice),
-                vec![write::remove_all("gens", &[gen])],
-            );
-            self.db.commit("slice pointer", &[w]).await?;
-        }
-        Ok(())
-    }
-
-    /// [`CostStore::replace`], async.
-    pub async fn replace_async(
-        &self,
-        batch: &LoadBatch,
-        meta: &LoadMeta,
-    ) -> Result<LoadReport, GcpError> {
-        let load_id = self.next_load_id().await?;
-        let slices: Vec<&Slice> = batch.slices.keys().collect();
-        let before = self.pointers_by_name(&slices).await?;
-        let replaced: Vec<Slice> = slices
-            .iter()
-            .zip(&before)
-            .filter(|(_, p)| p.as_ref().is_some_and(|p| p.gen.is_some()))
-            .map(|(s, _)| (*s).clone())
-            .collect();
-        self.register(load_id, &slices).await?;
-        let mut gens = BTreeMap::new();
-        for (slice, data) in &batch.slices {
-            let g = generation(slice, load_id, data)?;
-            let path = self.chunks_path(slice, load_id);
-            let writes = g
-                .docs
+                .enumerate()
+                .map(|(i, c)| (daily_chunk_id(i), c));
+            let tags = g
+                .packed
+                .tags
                 .iter()
-                .map(|(id, rows, n)| {
+                .enumerate()
+                .flat_map(|(ki, (_, chunks))| {
+                    chunks
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, c)| (tag_chunk_id(ki, i), c))
+                });
+            let writes = daily
+                .chain(tags)
+                .map(|(id, c)| {
                     let f = fields(vec![
-                        ("rows", value::string(rows.clone())),
-                        ("n", value::int(i64::try_from(*n).unwrap_or(i64::MAX))),
+                        ("rows", value::string(c.json.clone())),
+                        ("n", value::int(i64::try_from(c.rows).unwrap_or(i64::MAX))),
                     ]);
                     write::update(
                         &self.db.name(&format!("{path}/{id}")),
@@ -541,241 +415,212 @@ impl FirestoreStore {
                 })
                 .collect();
             self.db.commit_all(&path, writes).await?;
-            gens.insert(slice, g);
         }
-        let flipped = self.flip(load_id, batch, meta, &gens).await?;
-        for slice in batch.slices.keys() {
-            let ours = flipped.contains(slice);
-            // The data is committed; a failed cleanup leaves garbage the next replace of the
-            // slice removes, so it is logged, not returned.
-            if let Err(e) = self.cleanup(slice, load_id, !ours).await {
-                tracing::warn!(error = %e, slice = ?slice, "cleanup of old generations failed");
-            }
-        }
-        Ok(LoadReport {
-            load_id,
-            slices: batch.slices.keys().cloned().collect(),
-            replaced,
-            records: batch.records,
-        })
+        Ok(())
     }
 
-    /// The chunk documents `pick` names for each committed slice matching `filter`, read in one
-    /// snapshot (a read-only transaction), parsed by `parse`.
-    async fn read_chunks<T>(
-        &self,
-        filter: &Filter,
-        pick: impl Fn(&Pointer) -> Vec<String>,
-        parse: impl Fn(&Slice, &Document) -> Result<Vec<T>, GcpError>,
-    ) -> Result<Vec<T>, GcpError> {
-        let tx = self.db.begin_read_only().await?;
-        let pointers = self.pointers(filter, Some(&tx)).await?;
-        let mut names = Vec::new();
-        let mut owner = Vec::new();
-        for (pi, p) in pointers.iter().enumerate() {
-            let Some(gen) = p.gen else { continue };
-            let path = self.chunks_path(&p.slice, gen);
-            for id in pick(p) {
-                names.push(self.db.name(&format!("{path}/{id}")));
-                owner.push(pi);
-            }
-        }
-        let docs = self
+    async fn read_pointers(&self, slices: &[&Slice]) -> Result<Vec<Option<Pointer>>, GcpError> {
+        self.pointers_by_name(slices).await
+    }
+
+    async fn load_exists(&self, load_id: i64) -> Result<bool, GcpError> {
+        Ok(self
             .db
-            .batch_get(&names, CHUNK_BYTES + 4096, Some(&tx))
-            .await?;
-        let mut out = Vec::new();
-        for ((name, pi), d) in names.iter().zip(owner).zip(docs) {
-            let d = d.ok_or_else(|| {
-                GcpError::invalid(name, "a chunk of the slice's current generation is missing")
-            })?;
-            out.extend(parse(&pointers[pi].slice, &d)?);
-        }
-        Ok(out)
-    }
-
-    /// Rows of the chunks `pick` names, as `(slice, key, sums)` made into `R`, sorted by day.
-    async fn rows<K, R>(
-        &self,
-        filter: &Filter,
-        pick: impl Fn(&Pointer) -> Vec<String>,
-        make: impl Fn(Slice, K, Sums) -> R,
-        day: impl Fn(&R) -> chrono::NaiveDate,
-    ) -> Result<Vec<R>, GcpError>
-    where
-        K: DeserializeOwned,
-    {
-        let mut rows = self
-            .read_chunks(filter, pick, |slice, d| {
-                Ok(parse_rows::<(K, Sums)>(d)?
-                    .into_iter()
-                    .map(|(key, sums)| make(slice.clone(), key, sums))
-                    .collect())
-            })
-            .await?;
-        rows.sort_by_key(|r| day(r));
-        Ok(rows)
-    }
-
-    /// [`CostStore::daily`], async.
-    pub async fn daily_async(&self, filter: &Filter) -> Result<Vec<DailyRow>, GcpError> {
-        self.rows(
-            filter,
-            |p| (0..p.daily_chunks).map(daily_chunk_id).collect(),
-            |slice, key: DailyKey, sums| DailyRow { slice, key, sums },
-            |r| r.key.day,
-        )
-        .await
-    }
-
-    /// [`CostStore::daily_tags`], async.
-    pub async fn daily_tags_async(
-        &self,
-        tag_key: &str,
-        filter: &Filter,
-    ) -> Result<Vec<TagRow>, GcpError> {
-        self.rows(
-            filter,
-            |p| {
-                p.tag_chunks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (k, _))| k == tag_key)
-                    .flat_map(|(ki, (_, n))| (0..*n).map(move |i| tag_chunk_id(ki, i)))
-                    .collect()
-            },
-            |slice, key: TagKey, sums| TagRow { slice, key, sums },
-            |r| r.key.day,
-        )
-        .await
-    }
-
-    /// [`CostStore::tag_keys`], async: the pointers list them, so no row is read.
-    pub async fn tag_keys_async(&self, filter: &Filter) -> Result<Vec<String>, GcpError> {
-        let keys: BTreeSet<String> = self
-            .pointers(filter, None)
+            .batch_get(&[self.load_name(load_id)], POINTER_BYTES, None)
             .await?
-            .into_iter()
-            .filter(|p| p.gen.is_some())
-            .flat_map(|p| p.tag_chunks.into_iter().map(|(k, _)| k))
-            .collect();
-        Ok(keys.into_iter().collect())
+            .first()
+            .is_some_and(Option::is_some))
     }
 
-    /// [`CostStore::loads`], async.
-    pub async fn loads_async(&self) -> Result<Vec<LoadInfo>, GcpError> {
-        let tx = self.db.begin_read_only().await?;
+    /// One commit: each pointer's `gen`, chunk counts and account name under the `updateTime`
+    /// read, and the load record (must not exist).
+    async fn flip(
+        &self,
+        load_id: i64,
+        flips: &[Flip<'_, Pointer>],
+        record: Option<&LoadRecord>,
+    ) -> Result<FlipOutcome<GcpError>, GcpError> {
+        let mut writes = Vec::with_capacity(flips.len() + 1);
+        for fl in flips {
+            let packed = &fl.generation.packed;
+            let mut f = fields(vec![
+                ("gen", value::int(load_id)),
+                (
+                    "daily_chunks",
+                    value::int(i64::try_from(packed.daily.len()).unwrap_or(i64::MAX)),
+                ),
+                ("tag_chunks", value::string(json(&packed.tag_chunks()))),
+            ]);
+            if let Some(n) = fl.account_name() {
+                f.insert("billing_account_name".into(), value::string(n.as_str()));
+            }
+            let pre = match fl.pointer {
+                Some(p) => Precondition::UpdateTime(p.update_time.clone()),
+                None => Precondition::Exists(true),
+            };
+            // In the mask but absent from `f`: a name the new data lacks is removed.
+            writes.push(write::update(
+                &self.pointer_name(fl.slice),
+                f,
+                Some(&["gen", "daily_chunks", "tag_chunks", "billing_account_name"]),
+                &pre,
+            ));
+        }
+        if let Some(r) = record {
+            writes.push(self.load_record(r));
+        }
+        match self.db.commit("slice pointer flip", &writes).await {
+            Ok(_) => Ok(FlipOutcome::Committed),
+            Err(e) if e.is_conflict() || e.is_not_found() => Ok(FlipOutcome::Conflict(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_generation(&self, slice: &Slice, gen: i64) -> Result<(), GcpError> {
+        let path = self.chunks_path(slice, gen);
+        let docs = self.db.list(&path, Some(&[])).await?;
+        let deletes = docs
+            .iter()
+            .map(|d| write::delete(&d.name, &Precondition::None))
+            .collect();
+        self.db.commit_all(&path, deletes).await
+    }
+
+    async fn unregister(&self, slice: &Slice, gen: i64) -> Result<(), GcpError> {
+        let w = write::transform(
+            &self.pointer_name(slice),
+            vec![write::remove_all("gens", &[gen])],
+        );
+        self.db.commit("slice pointer", &[w]).await?;
+        Ok(())
+    }
+
+    async fn begin_read(&self) -> Result<Option<String>, GcpError> {
+        Ok(Some(self.db.begin_read_only().await?))
+    }
+
+    async fn pointers(
+        &self,
+        filter: &Filter,
+        tx: &Option<String>,
+    ) -> Result<Vec<Pointer>, GcpError> {
+        FirestoreStore::pointers(self, filter, tx.as_deref()).await
+    }
+
+    async fn load_records(&self, tx: &Option<String>) -> Result<Vec<LoadRecord>, GcpError> {
         let records = self
             .db
-            .query_eq(&self.store_path(), "loads", &[], Some(&tx))
+            .query_eq(&self.store_path(), "loads", &[], tx.as_deref())
             .await?;
-        let mut owned: BTreeMap<i64, Vec<Slice>> = BTreeMap::new();
-        for p in self.pointers(&Filter::default(), Some(&tx)).await? {
-            if let Some(g) = p.gen {
-                owned.entry(g).or_default().push(p.slice);
-            }
-        }
         let mut out = Vec::with_capacity(records.len());
         for d in &records {
             let from_json = |field: &str| -> Result<Value, GcpError> {
                 serde_json::from_str(d.str(field)?)
                     .map_err(|x| GcpError::invalid(&d.name, format!("field `{field}`: {x}")))
             };
-            let totals = |field: &str| -> Result<CurrencyTotals, GcpError> {
+            let typed = |field: &str| -> Result<_, GcpError> {
                 serde_json::from_value(from_json(field)?)
                     .map_err(|x| GcpError::invalid(&d.name, format!("field `{field}`: {x}")))
             };
-            let load_id = d.int("load_id")?;
-            let files: Vec<String> = serde_json::from_value(from_json("files")?)
-                .map_err(|x| GcpError::invalid(&d.name, format!("field `files`: {x}")))?;
-            let mut slices = owned.remove(&load_id).unwrap_or_default();
-            slices.sort();
-            out.push(LoadInfo {
-                load_id,
+            out.push(LoadRecord {
+                load_id: d.int("load_id")?,
                 meta: LoadMeta {
                     dialect: d.str("dialect")?.to_string(),
-                    files,
+                    files: serde_json::from_value(from_json("files")?)
+                        .map_err(|x| GcpError::invalid(&d.name, format!("field `files`: {x}")))?,
                     loaded_at: d.str("loaded_at")?.to_string(),
                 },
                 records: u64::try_from(d.int("records")?)
                     .map_err(|_| GcpError::invalid(&d.name, "field `records` is negative"))?,
-                billed: totals("billed")?,
-                effective: totals("effective")?,
-                slices,
+                billed: typed("billed")?,
+                effective: typed("effective")?,
             });
         }
-        out.sort_by_key(|l| std::cmp::Reverse(l.load_id));
         Ok(out)
     }
 
-    /// Live generations of a slice, ascending (diagnostics and tests).
-    pub async fn generations(&self, slice: &Slice) -> Result<Vec<i64>, GcpError> {
-        let mut g = self
-            .pointers_by_name(&[slice])
-            .await?
-            .into_iter()
-            .next()
-            .flatten()
-            .map(|p| p.gens)
-            .unwrap_or_default();
-        g.sort_unstable();
-        Ok(g)
+    /// The daily chunks the pointers count, by exact name (`batchGet`).
+    async fn read_daily(
+        &self,
+        tx: &Option<String>,
+        committed: &[Committed<'_, Pointer>],
+    ) -> Result<Vec<DailyRow>, GcpError> {
+        self.read_chunks(
+            tx,
+            committed,
+            |p| (0..p.daily_chunks).map(daily_chunk_id).collect(),
+            generational::daily_rows,
+        )
+        .await
     }
 
-    /// Chunk documents stored under generation `gen` of `slice` (diagnostics and tests).
-    pub async fn generation_size(&self, slice: &Slice, gen: i64) -> Result<usize, GcpError> {
-        Ok(self
-            .db
-            .list(&self.chunks_path(slice, gen), Some(&[]))
-            .await?
-            .len())
+    async fn read_tags(
+        &self,
+        tx: &Option<String>,
+        committed: &[Committed<'_, Pointer>],
+        key: &str,
+    ) -> Result<Vec<TagRow>, GcpError> {
+        self.read_chunks(
+            tx,
+            committed,
+            |p| {
+                p.tag_chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (k, _))| k == key)
+                    .flat_map(|(ki, (_, n))| (0..*n).map(move |i| tag_chunk_id(ki, i)))
+                    .collect()
+            },
+            generational::tag_rows,
+        )
+        .await
+    }
+
+    /// The pointers list them: no row is read.
+    async fn read_tag_keys(
+        &self,
+        _tx: &Option<String>,
+        committed: &[Committed<'_, Pointer>],
+    ) -> Result<Vec<String>, GcpError> {
+        Ok(committed
+            .iter()
+            .flat_map(|c| c.pointer.tag_chunks.iter().map(|(k, _)| k.clone()))
+            .collect())
     }
 }
 
-impl CostStore for FirestoreStore {
-    fn replace(&mut self, batch: &LoadBatch, meta: &LoadMeta) -> Result<LoadReport, StoreError> {
-        Ok(self.handle.block_on(self.replace_async(batch, meta))?)
-    }
-
-    fn daily(&self, filter: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        Ok(self.handle.block_on(self.daily_async(filter))?)
-    }
-
-    fn daily_tags(&self, tag_key: &str, filter: &Filter) -> Result<Vec<TagRow>, StoreError> {
-        Ok(self
-            .handle
-            .block_on(self.daily_tags_async(tag_key, filter))?)
-    }
-
-    fn tag_keys(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
-        Ok(self.handle.block_on(self.tag_keys_async(filter))?)
-    }
-
-    fn loads(&self) -> Result<Vec<LoadInfo>, StoreError> {
-        Ok(self.handle.block_on(self.loads_async())?)
+impl GenerationalStore for FirestoreStore {
+    /// `Handle::block_on` on the runtime handle given at construction: call the
+    /// [`CostStore`](costkit_core::store::CostStore) methods from a thread that is **not** a
+    /// runtime worker (`tokio::task::spawn_blocking`).
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.handle.block_on(f)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use costkit_core::store::generational::pack_rows;
 
     #[test]
     fn rows_are_packed_below_the_field_limit() {
         let rows: Vec<(String, String)> = (0..40_000)
             .map(|i| (format!("service-{i}"), "é".repeat(20)))
             .collect();
-        let c = chunks("t", &rows).expect("chunks");
+        let c = pack_rows(LIMITS.chunk, "t", &rows).expect("chunks");
         assert!(c.len() > 1);
         let mut back = Vec::new();
-        for (s, n) in &c {
-            assert!(s.len() <= CHUNK_BYTES, "{}", s.len());
-            let part = serde_json::from_str::<Vec<(String, String)>>(s).expect("json");
-            assert_eq!(part.len(), *n);
+        for chunk in &c {
+            assert!(chunk.json.len() <= CHUNK_BYTES, "{}", chunk.json.len());
+            let part = serde_json::from_str::<Vec<(String, String)>>(&chunk.json).expect("json");
+            assert_eq!(part.len(), chunk.rows);
             back.extend(part);
         }
         assert_eq!(back, rows);
-        assert!(chunks("t", &["x".repeat(CHUNK_BYTES)]).is_err());
-        assert!(chunks::<String>("t", &[]).expect("empty").is_empty());
+        assert!(pack_rows(LIMITS.chunk, "t", &["x".repeat(CHUNK_BYTES)]).is_err());
+        assert!(pack_rows::<String>(LIMITS.chunk, "t", &[])
+            .expect("empty")
+            .is_empty());
     }
 }

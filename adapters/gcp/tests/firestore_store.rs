@@ -6,6 +6,7 @@ mod common;
 
 use costkit_core::aggregate::LoadBatch;
 use costkit_core::store::contract;
+use costkit_core::store::generational::AsyncCostStore;
 use costkit_core::store::{CostStore, Filter, LoadMeta};
 use costkit_gcp::{FirestoreStore, Service};
 use rust_decimal::Decimal;

@@ -23,6 +23,7 @@ use common::{
     serve, API_KEY, BUDGETS, EMULATOR_PROJECT, MONITORS,
 };
 use costkit_core::flow::ingest::CostSource;
+use costkit_core::store::generational::AsyncCostStore;
 use costkit_core::store::Filter;
 use costkit_gcp::bigquery::{BigQuery, BillingExportSource, ExportKind, ExportQuery, TableRef};
 use costkit_gcp::firestore::Firestore;

@@ -89,3 +89,5 @@ pub trait CostStore {
 
 #[cfg(feature = "testkit")]
 pub mod contract;
+
+pub mod generational;
