@@ -42,16 +42,8 @@ fi
 
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 export PATH="$lambda_venv/bin:$PATH"   # cargo-lambda and python-zig for `cargo lambda build`
-# Lambda binaries are built for size (issue target: at most 15 MB each, arm64, stripped), through
-# the release profile's environment overrides so the CLI's release build keeps its own settings:
-# stripped, no line tables, opt-level z, fat LTO in one codegen unit, panic=abort (no unwinding
-# tables or landing pads; a panic still prints its message to the log, then Lambda reports the
-# invocation as failed and the SQS message is retried, as with any other error).
-# Measured on arm64 (2026-11-27), the report function (the largest): 23 MB at the plain release
-# profile, 17.5 MB with opt-level s and thin LTO, 16.8 MB with fat LTO, 14.8 MB with all of the above.
-export CARGO_PROFILE_RELEASE_STRIP=symbols CARGO_PROFILE_RELEASE_DEBUG=false
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat
-export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort
+# shellcheck source=lib/lambda-profile.sh
+source scripts/lib/lambda-profile.sh
 export AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 cargo lambda --version

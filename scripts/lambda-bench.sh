@@ -7,8 +7,8 @@
 #   scripts/lambda-bench.sh [--invocations N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Lambda binaries are shipped stripped and without debug info (scripts/build-lambdas.sh does the same).
-export CARGO_PROFILE_RELEASE_STRIP=symbols CARGO_PROFILE_RELEASE_DEBUG=false
+# shellcheck source=lib/lambda-profile.sh
+source scripts/lib/lambda-profile.sh
 pkgs=(-p costkit-fn-ingest -p costkit-fn-normalize -p costkit-fn-budget-check -p costkit-fn-anomaly
       -p costkit-fn-notify -p costkit-fn-report)
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
@@ -16,7 +16,7 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 if [ -d "$target_dir/lambda" ]; then
   echo "arm64 release binaries (cargo lambda build --release --arm64):"
   for f in "$target_dir"/lambda/*/bootstrap; do
-    printf '  %-14s %6.1f MB\n' "$(basename "$(dirname "$f")")" "$(echo "$(stat -c %s "$f") / 1000000" | bc -l)"
+    printf '  %-14s %6.1f MB\n' "$(basename "$(dirname "$f")")" "$(awk -v s="$(stat -c %s "$f")" 'BEGIN { print s / 1e6 }')"
   done
 fi
 
