@@ -449,3 +449,77 @@ pub async fn flush(
     })
     .await
 }
+
+/// Sends a scheduled report to every channel that takes it (see
+/// [`report_destinations`](crate::notify::report_destinations)), once per (report, channel):
+/// a receipt `delivery/<channel>/<report id>` makes a second run a no-op. Blocks.
+pub fn route_report(
+    routes: &Routes,
+    report: &costkit_core::notify::ReportNotice,
+    link: &str,
+    state: &dyn StateStore,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, Delivery)>, FlowError> {
+    let mut out = Vec::new();
+    for name in report_destinations(&routes.file) {
+        let ch = routes
+            .channel(&name)
+            .ok_or_else(|| invalid(format!("channel `{name}` was not built")))?;
+        let notice = Notice {
+            content: Content::Report(report),
+            link: Some(link),
+        };
+        let d = send(
+            ch,
+            &notice,
+            state,
+            &routes.file.retry,
+            &pacing(),
+            routes.dead_letters(),
+            now,
+        )?;
+        tracing::info!(report = %report.id, channel = %name, delivery = d.as_str(), "report routed");
+        out.push((name, d));
+    }
+    Ok(out)
+}
+
+/// The channels a scheduled report goes to: those with a route that would take an `info`
+/// finding of any kind and any scope (no `kinds`, no `scope`, `min_severity: info`), in file
+/// order, each once. A route's digest mode does not apply: a report is already a summary.
+pub fn report_destinations(file: &RoutingFile) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in &file.routes {
+        let takes_all = r.kinds.is_empty()
+            && r.scope.is_empty()
+            && r.min_severity == costkit_core::flow::messages::Severity::Info;
+        if takes_all && !out.contains(&r.channel) {
+            out.push(r.channel.clone());
+        }
+    }
+    out
+}
+
+/// The signed link to `path` for a scheduled report: errors name the missing setting, since a
+/// report email without a working link is not what was scheduled.
+pub fn required_link(
+    routes: &Routes,
+    settings: &NotifySettings,
+    path: &str,
+    now: DateTime<Utc>,
+) -> Result<String, FlowError> {
+    let base = routes.report_base_url.as_deref().ok_or_else(|| {
+        invalid("COSTKIT_REPORT_BASE_URL is not set: scheduled reports need the report API's public base URL for their signed link")
+    })?;
+    let key = routes.signing_key.as_ref().ok_or_else(|| {
+        invalid(format!(
+            "{} is not set: scheduled reports need the report signing key for their signed link",
+            settings
+                .signing_key_secret
+                .as_ref()
+                .map_or("COSTKIT_SIGNING_KEY_SECRET_ARN", |(s, _)| s.as_str())
+        ))
+    })?;
+    let path = costkit_http::auth::sign_path(key, path, now.timestamp() + LINK_VALIDITY_SECS);
+    Ok(format!("{}{path}", base.trim_end_matches('/')))
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Utc};
 use costkit_core::analysis::anomaly::monitor::MonitorFile;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, PortError};
-use costkit_core::report::EngineConfig;
+use costkit_core::report::{EngineConfig, Report, ReportOptions, ReportPeriod, ReportScope};
 use costkit_http::{ApiConfig, Auth, StoreAccess};
 use serde_json::{json, Value};
 
@@ -116,6 +116,185 @@ pub async fn scheduled_report(
     Ok(json!({"report": key}))
 }
 
+/// Which scheduled report: the weekly one (Mondays) or the monthly one (the 1st).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportCadence {
+    /// Month to date, every week.
+    Weekly,
+    /// The last full month, on the 1st.
+    Monthly,
+}
+
+impl ReportCadence {
+    /// `weekly` or `monthly`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportCadence::Weekly => "weekly",
+            ReportCadence::Monthly => "monthly",
+        }
+    }
+
+    /// Parses `weekly` or `monthly`; the error names the accepted values.
+    pub fn parse(s: &str) -> Result<ReportCadence, FlowError> {
+        match s {
+            "weekly" => Ok(ReportCadence::Weekly),
+            "monthly" => Ok(ReportCadence::Monthly),
+            other => Err(FlowError::Invalid(format!(
+                "report cadence `{other}`: expected `weekly` or `monthly`"
+            ))),
+        }
+    }
+}
+
+/// What one scheduled run covers and how it is named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledPlan {
+    /// The cadence.
+    pub cadence: ReportCadence,
+    /// The report's billing month (the router only serves whole months).
+    pub period: ReportPeriod,
+    /// The id receipts are keyed by: one send per (id, channel).
+    pub id: String,
+    /// Where the HTML and CSV are stored: `<prefix>.html`, `<prefix>.csv`.
+    pub key_prefix: String,
+}
+
+/// The plan of a scheduled run at `now`. Both cadences report the month holding yesterday (the
+/// last complete day of data): on the 1st that is the whole previous month, on other days the
+/// month to date. The weekly id is the run's ISO week (its Monday), the monthly id the month, so
+/// a retried or repeated run in the same week (month) sends nothing new.
+pub fn scheduled_plan(cadence: ReportCadence, now: DateTime<Utc>) -> ScheduledPlan {
+    let today = now.date_naive();
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let period = ReportPeriod::month_of(yesterday);
+    let run = match cadence {
+        ReportCadence::Weekly => {
+            let monday =
+                today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()));
+            monday.to_string()
+        }
+        ReportCadence::Monthly => period.label.clone(),
+    };
+    ScheduledPlan {
+        cadence,
+        id: format!("report-{}-{run}", cadence.as_str()),
+        key_prefix: format!("reports/{}/{run}/{}", cadence.as_str(), period.label),
+        period,
+    }
+}
+
+/// What a scheduled report run needs from its shell.
+pub struct ScheduledReportEnv {
+    /// The cost store (the report is rendered over it).
+    pub store: Arc<dyn StoreAccess>,
+    /// Where the report files go.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Delivery receipts and dead letters.
+    pub state: Arc<dyn costkit_core::ports::StateStore>,
+    /// The alerts publisher (`sns` channels without a topic ARN).
+    pub alerts: Option<Arc<dyn costkit_core::ports::Publisher>>,
+    /// Routing, secrets, the report base URL and signing key.
+    pub settings: crate::notify::NotifySettings,
+    /// The report engines ([`engines`]).
+    pub engines: EngineConfig,
+}
+
+/// The scheduled weekly or monthly report: the period's report rendered once (HTML and CSV),
+/// both stored under [`ScheduledPlan::key_prefix`], a link to the HTML signed for 7 days, and a
+/// report notice sent to the routed channels (email: the HTML report as body, the CSV attached,
+/// the link; Slack, Teams, webhooks, SNS: the totals and the link), once per channel.
+/// A missing base URL or signing key is a permanent error naming the setting, checked before
+/// anything is rendered.
+pub async fn scheduled_report_run(
+    env: ScheduledReportEnv,
+    cadence: ReportCadence,
+    now: DateTime<Utc>,
+) -> Result<Value, FlowError> {
+    let plan = scheduled_plan(cadence, now);
+    crate::blocking(move || {
+        let routes = crate::notify::load_routes(&*env.blobs, env.alerts.clone(), &env.settings)?;
+        let link = crate::notify::required_link(
+            &routes,
+            &env.settings,
+            &format!("/reports/{}.html", plan.period.label),
+            now,
+        )?;
+        let (report, html, csv) = render_period(&*env.store, &plan.period, &env.engines, now)?;
+        let html_key = format!("{}.html", plan.key_prefix);
+        let csv_key = format!("{}.csv", plan.key_prefix);
+        env.blobs
+            .put_bytes(&html_key, &html, "text/html; charset=utf-8")?;
+        env.blobs.put_bytes(&csv_key, &csv, "text/csv")?;
+        let mut totals = std::collections::BTreeMap::new();
+        for t in &report.totals {
+            *totals.entry(t.currency.clone()).or_default() += t.billed;
+        }
+        let title = match cadence {
+            ReportCadence::Monthly => format!("costkit monthly report {}", plan.period.label),
+            ReportCadence::Weekly => format!(
+                "costkit weekly report {} (month to date, data through {})",
+                plan.period.label, report.data_through
+            ),
+        };
+        let notice = costkit_core::notify::ReportNotice {
+            id: plan.id.clone(),
+            title,
+            totals,
+            html: String::from_utf8_lossy(&html).into_owned(),
+            csv_name: format!("{}.csv", report.file_stem()),
+            csv,
+        };
+        let done = crate::notify::route_report(&routes, &notice, &link, &*env.state, now)?;
+        tracing::info!(report = %plan.id, html = %html_key, csv = %csv_key, "scheduled report done");
+        let mut summary = crate::notify::deliveries_summary(&done);
+        summary["report"] = json!(plan.id);
+        summary["period"] = json!(plan.period.label);
+        summary["html"] = json!(html_key);
+        summary["csv"] = json!(csv_key);
+        Ok(summary)
+    })
+    .await
+}
+
+/// A report and its HTML and CSV renderings.
+type Rendered = (Report, Vec<u8>, Vec<u8>);
+
+/// Renders the report of `period` once, as HTML and CSV. Blocks.
+fn render_period(
+    store: &dyn StoreAccess,
+    period: &ReportPeriod,
+    engines: &EngineConfig,
+    now: DateTime<Utc>,
+) -> Result<Rendered, FlowError> {
+    let mut out: Option<Result<Rendered, FlowError>> = None;
+    let scope = ReportScope::default();
+    let options = ReportOptions::default();
+    store
+        .with_store(&mut |s| {
+            let bad = |what: &str, e: &dyn std::fmt::Display| {
+                FlowError::Invalid(format!("report {}: {what}: {e}", period.label))
+            };
+            out = Some(
+                costkit_core::report::generate(s, period, &scope, &options, engines, now)
+                    .map_err(|e| bad("building", &e))
+                    .and_then(|r| {
+                        let html =
+                            costkit_core::report::render_html(&r).map_err(|e| bad("HTML", &e))?;
+                        let csv =
+                            costkit_core::report::render_csv(&r).map_err(|e| bad("CSV", &e))?;
+                        Ok((r, html, csv))
+                    }),
+            );
+        })
+        .map_err(FlowError::Store)?;
+    out.unwrap_or_else(|| {
+        Err(FlowError::Invalid(format!(
+            "report {}: the store was not opened",
+            period.label
+        )))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +314,27 @@ mod tests {
             scheduled_report_name(at("2026-01-01T06:00:00Z")),
             "2025-12.csv"
         );
+    }
+
+    #[test]
+    fn scheduled_plans_cover_yesterdays_month_once_per_week_or_month() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        // Monday 2026-11-23: the weekly report is November to date, keyed by the week.
+        let w = scheduled_plan(ReportCadence::Weekly, at("2026-11-23T08:00:00Z"));
+        assert_eq!(w.period.label, "2026-11");
+        assert_eq!(w.id, "report-weekly-2026-11-23");
+        // A retry later that week is the same report.
+        let again = scheduled_plan(ReportCadence::Weekly, at("2026-11-26T10:00:00Z"));
+        assert_eq!(again.id, w.id);
+        // Monday 2026-06-01: the weekly report is all of May.
+        let w = scheduled_plan(ReportCadence::Weekly, at("2026-06-01T08:00:00Z"));
+        assert_eq!(w.period.label, "2026-05");
+        assert_eq!(w.key_prefix, "reports/weekly/2026-06-01/2026-05");
+        // The 1st: the monthly report is the previous month, across a year end too.
+        let m = scheduled_plan(ReportCadence::Monthly, at("2026-01-01T08:00:00Z"));
+        assert_eq!(m.period.label, "2025-12");
+        assert_eq!(m.id, "report-monthly-2025-12");
+        assert!(ReportCadence::parse("daily").is_err_and(|e| e.to_string().contains("weekly")));
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub fn to_mime(
 /// Renders the email for a notice.
 pub fn render(notice: &Notice<'_>) -> EmailContent {
     let c = &notice.content;
+    if let Content::Report(r) = c {
+        return render_report(r, notice.link);
+    }
     let subject = text::line(&format!("[costkit] {}", c.headline()), 150);
     let mut html = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>");
     html.push_str(&text::html(&c.headline()));
@@ -212,6 +215,37 @@ pub fn render(notice: &Notice<'_>) -> EmailContent {
         text: plain,
         attachment_name: format!("{}.csv", file_stem(&c.id())),
         attachment: findings_csv(c.findings()),
+    }
+}
+
+/// A scheduled report: the report's own HTML as the body (the link on top, before the report's
+/// markup), a plain-text summary and the CSV report attached.
+fn render_report(r: &super::ReportNotice, link: Option<&str>) -> EmailContent {
+    let mut plain = super::sns::report_text(r);
+    let mut banner = String::new();
+    if let Some(link) = link {
+        banner = format!(
+            "<p style=\"font-family:Arial,Helvetica,sans-serif\"><a href=\"{}\">Open the report online</a> (the link expires).</p>",
+            text::html(link)
+        );
+        plain.push_str(&format!("\nReport: {link}\n(the link expires)\n"));
+    }
+    plain.push_str("\nThe HTML report is the body of this email; the CSV report is attached.\n");
+    // The banner goes right after `<body ...>` so the report stays one valid document.
+    let html = match r
+        .html
+        .find("<body")
+        .and_then(|i| r.html[i..].find('>').map(|j| i + j + 1))
+    {
+        Some(at) => format!("{}{banner}{}", &r.html[..at], &r.html[at..]),
+        None => format!("{banner}{}", r.html),
+    };
+    EmailContent {
+        subject: text::line(&format!("[costkit] {}", r.title), 150),
+        html,
+        text: plain,
+        attachment_name: r.csv_name.clone(),
+        attachment: r.csv.clone(),
     }
 }
 

@@ -130,6 +130,24 @@ impl Digest {
     }
 }
 
+/// A scheduled report sent to the routed channels: email carries the whole HTML report and the
+/// CSV report as attachment, the other channels a summary (the totals) and the signed link.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportNotice {
+    /// Receipts and idempotency keys are made from it: `report-weekly-2026-11-23`.
+    pub id: String,
+    /// One line: `costkit weekly report 2026-11 (month to date, through 2026-11-22)`.
+    pub title: String,
+    /// Billed spend per currency (never added across currencies).
+    pub totals: BTreeMap<Currency, Decimal>,
+    /// The self-contained HTML report (the email body).
+    pub html: String,
+    /// File name of the CSV report.
+    pub csv_name: String,
+    /// The CSV report.
+    pub csv: Vec<u8>,
+}
+
 /// What a message is about.
 #[derive(Clone, Copy, Debug)]
 pub enum Content<'a> {
@@ -137,6 +155,8 @@ pub enum Content<'a> {
     Finding(&'a Finding),
     /// A period's findings.
     Digest(&'a Digest),
+    /// A scheduled report.
+    Report(&'a ReportNotice),
 }
 
 impl Content<'_> {
@@ -145,6 +165,7 @@ impl Content<'_> {
         match self {
             Content::Finding(f) => f.id.clone(),
             Content::Digest(d) => d.id(),
+            Content::Report(r) => r.id.clone(),
         }
     }
 
@@ -153,6 +174,7 @@ impl Content<'_> {
         match self {
             Content::Finding(f) => std::slice::from_ref(*f),
             Content::Digest(d) => &d.findings,
+            Content::Report(_) => &[],
         }
     }
 
@@ -161,6 +183,7 @@ impl Content<'_> {
         match self {
             Content::Finding(f) => f.severity,
             Content::Digest(d) => d.max_severity(),
+            Content::Report(_) => Severity::Info,
         }
     }
 
@@ -174,6 +197,7 @@ impl Content<'_> {
                 d.count,
                 if d.count == 1 { "" } else { "s" }
             ),
+            Content::Report(r) => r.title.clone(),
         }
     }
 }
@@ -370,6 +394,54 @@ pub(crate) fn when(t: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_is_the_email_body_with_its_csv_attached_and_a_summary_elsewhere() {
+        let r = ReportNotice {
+            id: "report-monthly-2026-10".into(),
+            title: "costkit monthly report 2026-10".into(),
+            totals: BTreeMap::from([(Currency::new("USD"), "1234.565".parse().expect("dec"))]),
+            html: "<!DOCTYPE html><html><body class=\"r\"><h1>Report</h1></body></html>".into(),
+            csv_name: "costkit-report-2026-10.csv".into(),
+            csv: b"section,value\n".to_vec(),
+        };
+        let n = Notice {
+            content: Content::Report(&r),
+            link: Some("https://r.example/reports/2026-10.html?expires=1&sig=ab"),
+        };
+        let Rendered::Email(e) = render(ChannelKind::Email, &n, "k") else {
+            panic!("email expected")
+        };
+        assert_eq!(e.subject, "[costkit] costkit monthly report 2026-10");
+        assert!(
+            e.html
+                .starts_with("<!DOCTYPE html><html><body class=\"r\"><p"),
+            "{}",
+            e.html
+        );
+        assert!(e.html.contains("reports/2026-10.html?expires=1&amp;sig=ab"));
+        assert!(e.html.ends_with("<h1>Report</h1></body></html>"));
+        assert!(e.text.contains("billed: 1234.57 USD"));
+        assert_eq!(e.attachment_name, "costkit-report-2026-10.csv");
+        assert_eq!(e.attachment, r.csv);
+        let Rendered::Json(hook) = render(ChannelKind::Webhook, &n, "k") else {
+            panic!("json expected")
+        };
+        let v: serde_json::Value = serde_json::from_slice(&hook.body).expect("json");
+        assert_eq!(v["type"], "report");
+        assert_eq!(v["report"]["totals"]["USD"], "1234.565");
+        assert!(
+            v["report"].get("html").is_none(),
+            "the HTML stays behind the link"
+        );
+        let Rendered::Topic(p) = render(ChannelKind::Sns, &n, "k") else {
+            panic!("topic expected")
+        };
+        assert_eq!(p.attributes[0], ("kind".to_string(), "report".to_string()));
+        assert!(p.body.contains("report: https://r.example/"));
+        assert_eq!(n.content.id(), "report-monthly-2026-10");
+        assert!(n.content.findings().is_empty());
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -29,6 +29,21 @@ pub fn message(notice: &Notice<'_>) -> Value {
         "text": {"type": "plain_text", "text": text::line(&format!("{} {}", icon(c.severity()), c.headline()), 150), "emoji": true}
     })];
     match c {
+        Content::Report(r) => {
+            let totals: Vec<String> = r
+                .totals
+                .iter()
+                .map(|(cur, t)| format!("*{}* billed", text::slack(&money(*t, Some(cur)))))
+                .collect();
+            let head = if totals.is_empty() {
+                "no spend in the period".to_string()
+            } else {
+                totals.join(" · ")
+            };
+            blocks.push(
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&head, 3000)}}),
+            );
+        }
         Content::Finding(f) => {
             blocks.push(json!({
                 "type": "section",

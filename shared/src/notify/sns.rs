@@ -25,6 +25,9 @@ pub fn render(notice: &Notice<'_>, idempotency_key: &str) -> Publication {
             attributes.insert(0, ("kind".to_string(), "digest".to_string()));
             attributes.push(("cadence".to_string(), d.cadence.as_str().to_string()));
         }
+        Content::Report(_) => {
+            attributes.insert(0, ("kind".to_string(), "report".to_string()));
+        }
     }
     // SNS rejects empty attribute values.
     attributes.retain(|(_, v)| !v.is_empty());
@@ -57,6 +60,7 @@ pub fn render(notice: &Notice<'_>, idempotency_key: &str) -> Publication {
             }
             b
         }
+        Content::Report(r) => report_text(r),
     };
     if let Some(link) = notice.link {
         body.push_str(&format!("\nreport: {link}\n"));
@@ -68,7 +72,16 @@ pub fn render(notice: &Notice<'_>, idempotency_key: &str) -> Publication {
         dedup_id: match notice.content {
             // Existing subscribers and FIFO topics deduplicate on the finding id, as before.
             Content::Finding(f) => f.id.clone(),
-            Content::Digest(_) => idempotency_key.to_string(),
+            Content::Digest(_) | Content::Report(_) => idempotency_key.to_string(),
         },
     }
+}
+
+/// The report's headline and billed totals, one currency a line.
+pub(crate) fn report_text(r: &super::ReportNotice) -> String {
+    let mut b = format!("{}\n\n", r.title);
+    for (c, t) in &r.totals {
+        b.push_str(&format!("billed: {}\n", money(*t, Some(c))));
+    }
+    b
 }

@@ -45,6 +45,16 @@ pub fn card(notice: &Notice<'_>) -> Value {
         "color": color(c.severity())
     })];
     match c {
+        Content::Report(r) => {
+            let facts: Vec<_> = r
+                .totals
+                .iter()
+                .map(|(cur, t)| fact("Billed", &money(*t, Some(cur))))
+                .collect();
+            if !facts.is_empty() {
+                body.push(json!({"type": "FactSet", "facts": facts}));
+            }
+        }
         Content::Finding(f) => {
             body.push(json!({"type": "TextBlock", "text": text::card(&f.summary), "wrap": true}));
             let mut facts = vec![

@@ -51,6 +51,13 @@ pub fn render(notice: &Notice<'_>, idempotency_key: &str) -> JsonPost {
                 "findings": d.findings,
             },
         }),
+        // The HTML and CSV stay behind the link: a webhook body is a summary.
+        Content::Report(r) => json!({
+            "schema_version": SCHEMA_VERSION,
+            "type": "report",
+            "idempotency_key": idempotency_key,
+            "report": {"id": r.id, "title": r.title, "totals": r.totals},
+        }),
     };
     v["link"] = notice.link.map_or(serde_json::Value::Null, |l| json!(l));
     JsonPost {
