@@ -6,6 +6,7 @@
 //!   sent at once with retries, receipts and dead letters ([`flow::notify::send`]), or collected
 //!   into the channel's daily/weekly digest ([`flow::notify::collect`]).
 //! * The schedule (EventBridge, daily): [`flush`] sends every digest whose period has ended.
+//! * The report schedules (weekly, monthly; `detail.report`): [`scheduled_report`].
 //!
 //! The routing, channels, retries, receipts, dead letters and digests are `costkit_shell::notify`
 //! (shared with the Azure and Google Cloud shells); this module wires AWS into it: SNS topics and
@@ -24,10 +25,12 @@ use costkit_core::flow::FlowError;
 use costkit_core::notify::routing::{ChannelSpec, EmailTransport, Target};
 use costkit_core::notify::{Channel, TopicChannel};
 use costkit_core::ports::Queue;
+use costkit_http::SharedStore;
 use costkit_shell::notify::{
     digests_summary, flush_digests, load_routes, route_finding, NotifySettings, PlatformChannels,
     Routes,
 };
+use costkit_shell::report::{scheduled_report_run, ReportCadence, ScheduledReportEnv};
 
 use crate::{config, sqs, App};
 
@@ -145,7 +148,33 @@ pub async fn flush(app: &App, now: DateTime<Utc>) -> Result<Vec<Flushed>, FlowEr
         .await
 }
 
-/// The function's entry: an SQS batch (`Records`) or the digest schedule (an EventBridge event).
+/// The scheduled weekly or monthly report (`costkit_shell::report::scheduled_report_run`): the
+/// month's report from the table rendered to `reports/<cadence>/<run>/` in the bucket and sent
+/// to the routed channels with a link signed by the report key. This function runs it because it
+/// owns delivery (channels, SES, secrets, receipts); the report function answers only its
+/// Function URL.
+pub async fn scheduled_report(
+    app: &App,
+    cadence: ReportCadence,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, FlowError> {
+    let blobs: Arc<dyn costkit_core::ports::BlobStore> = Arc::new(app.blobs()?);
+    let engines = costkit_shell::report::engines(blobs.clone(), &app.config.monitors_key)
+        .await
+        .map_err(invalid)?;
+    let env = ScheduledReportEnv {
+        store: Arc::new(SharedStore::new(app.store()?)),
+        blobs,
+        state: Arc::new(app.state()?),
+        alerts: None,
+        settings: settings(app)?,
+        engines,
+    };
+    scheduled_report_run(env, cadence, now).await
+}
+
+/// The function's entry: an SQS batch (`Records`), the digest schedule (an EventBridge event), or
+/// a report schedule (the same event with `detail.report` = `weekly` or `monthly`).
 pub async fn handle_any(
     app: &App,
     event: serde_json::Value,
@@ -160,6 +189,12 @@ pub async fn handle_any(
         .and_then(|t| t.as_str())
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    if let Some(report) = event.get("detail").and_then(|d| d.get("report")) {
+        let cadence = report
+            .as_str()
+            .ok_or_else(|| invalid("event detail.report: expected `weekly` or `monthly`"))?;
+        return scheduled_report(app, ReportCadence::parse(cadence)?, now).await;
+    }
     let done = flush(app, now).await?;
     Ok(digests_summary(&done))
 }

@@ -8,15 +8,31 @@
 
 use costkit_aws::messaging::get_secret_string;
 use costkit_core::report::EngineConfig;
-use costkit_http::{ApiConfig, Auth, SharedStore};
+use costkit_http::{ApiConfig, Auth, SharedStore, SigningKey};
 
 use crate::{config, App};
 
 /// Parses the API keys secret (shared by every shell).
 pub use costkit_shell::parse_keys;
 
-/// The authentication the environment asks for.
+/// The authentication the environment asks for, accepting links signed with the key in
+/// `COSTKIT_SIGNING_KEY_SECRET_ARN` when it is set (the links scheduled reports and notifications
+/// embed).
 pub async fn auth(app: &App) -> anyhow::Result<Auth> {
+    let auth = base_auth(app).await?;
+    match &app.config.signing_key_secret_arn {
+        Some(arn) => {
+            let key = get_secret_string(app.clients.secrets(), arn)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", config::SIGNING_KEY_SECRET_ARN))?;
+            tracing::info!("signed report links enabled");
+            Ok(auth.with_signing_key(SigningKey::new(key.trim().as_bytes().to_vec())))
+        }
+        None => Ok(auth),
+    }
+}
+
+async fn base_auth(app: &App) -> anyhow::Result<Auth> {
     match app.config.report_auth.as_deref() {
         Some("AWS_IAM") => Ok(Auth::platform_authenticated()),
         Some("API_KEY") => {
@@ -50,19 +66,29 @@ async fn engines(app: &App) -> anyhow::Result<EngineConfig> {
     }
 }
 
-/// The report API router over the table, with the bucket's FOCUS files for `/focus/...`.
-pub async fn router(app: &App) -> anyhow::Result<axum::Router> {
-    let auth = auth(app).await?;
-    let store = app.store()?;
-    let mut config = ApiConfig::new(auth);
+/// The report API settings of the function: its authentication (with the link signing key),
+/// engines, and the bucket's FOCUS files for `/focus/...`.
+pub async fn api_config(app: &App) -> anyhow::Result<ApiConfig> {
+    let mut config = ApiConfig::new(auth(app).await?);
     config.engines = engines(app).await?;
     if let Ok(blobs) = app.blobs() {
         config.blobs = Some(std::sync::Arc::new(blobs));
         // Slice owners: a month's FOCUS prefix holds every daily re-delivery.
         config.state = Some(std::sync::Arc::new(app.state()?));
     }
+    Ok(config)
+}
+
+/// The report API router over the table with `config` (tests fix its clock).
+pub fn router_with(app: &App, config: ApiConfig) -> anyhow::Result<axum::Router> {
     Ok(costkit_http::router(
-        std::sync::Arc::new(SharedStore::new(store)),
+        std::sync::Arc::new(SharedStore::new(app.store()?)),
         config,
     ))
+}
+
+/// The report API router over the table, with the bucket's FOCUS files for `/focus/...`.
+pub async fn router(app: &App) -> anyhow::Result<axum::Router> {
+    let config = api_config(app).await?;
+    router_with(app, config)
 }
