@@ -250,15 +250,26 @@ fn rules() {
         for r in &recs {
             e.add(r);
         }
-        let out = (file.rules.len(), e.evaluate(None).len());
+        let out = (file.rules.len(), e.evaluate(None));
         cpu = cpu.min(cpu_seconds() - c0);
         out
     });
+    // A digest of every match (in output order), so runs before and after an engine change can
+    // be compared: same count, same total and same hash mean the same findings.
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for m in &matches {
+        let line = format!("{}|{}|{}|{}\n", m.rule, m.subject, m.currency, m.amount);
+        for b in line.bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let total: Decimal = matches.iter().map(|m| m.amount).sum();
     println!(
-        "rules: {n} rules over {} records (50,000 resources, 60 days): {:.2} s wall, {:.2} s CPU (best of 3), {matches} matches",
+        "rules: {n} rules over {} records (50,000 resources, 60 days): {:.2} s wall, {:.2} s CPU (best of 3), {} matches, total {total}, digest {hash:016x}",
         recs.len(),
         secs,
-        cpu
+        cpu,
+        matches.len()
     );
 }
 

@@ -27,24 +27,28 @@ use crate::text::Text;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// A record-level condition, compiled.
+/// A record-level condition, compiled: leaves are numbers into the engine's leaf list.
 #[derive(Clone, Debug, PartialEq)]
 enum RecordCond {
     And(Vec<RecordCond>),
     Or(Vec<RecordCond>),
     Not(Box<RecordCond>),
-    Leaf(Leaf),
+    Leaf(usize),
 }
 
+/// A field or tag condition on one record. Tags are referred to by their number in the engine's
+/// tag key list: each key is looked up once per record, however many leaves use it.
 #[derive(Clone, Debug, PartialEq)]
 enum Leaf {
     Field {
         field: FieldRef,
+        /// The tag key's number when `field` is a tag.
+        tag: Option<usize>,
         op: Op,
         values: Vec<Value>,
     },
     TagPresent {
-        key: String,
+        tag: usize,
         present: bool,
     },
 }
@@ -106,11 +110,40 @@ fn compare(op: Op, text: Option<&str>, number: Option<Decimal>, values: &[Value]
     }
 }
 
+/// Where each of the engine's tag keys is in the current record's tags (an index into the
+/// record's tag map), found once per record.
+fn resolve_tags(keys: &[Text], r: &FocusRecord, out: &mut Vec<Option<usize>>) {
+    out.clear();
+    let tags = &r.tags.0;
+    for k in keys {
+        // A record has a handful of tags: comparing keys beats hashing the key.
+        let at = if tags.len() <= 8 {
+            tags.keys().position(|t| t == k)
+        } else {
+            tags.get_index_of(k.as_str())
+        };
+        out.push(at);
+    }
+}
+
 impl Leaf {
-    fn eval(&self, r: &FocusRecord) -> bool {
+    fn eval(&self, r: &FocusRecord, tag_at: &[Option<usize>]) -> bool {
         match self {
-            Leaf::TagPresent { key, present } => r.tags.get(key).is_some() == *present,
-            Leaf::Field { field, op, values } => {
+            Leaf::TagPresent { tag, present } => tag_at[*tag].is_some() == *present,
+            Leaf::Field {
+                tag: Some(t),
+                op,
+                values,
+                ..
+            } => {
+                let v = tag_at[*t]
+                    .and_then(|i| r.tags.0.get_index(i))
+                    .map(|(_, v)| tag_text(v));
+                compare(*op, v.as_deref(), None, values)
+            }
+            Leaf::Field {
+                field, op, values, ..
+            } => {
                 if let FieldRef::Column(c) = field {
                     if let Some(n) = numeric(*c, r) {
                         // Text is needed only to compare with a value that is not a number.
@@ -131,54 +164,121 @@ impl Leaf {
     }
 }
 
-impl RecordCond {
-    fn compile(c: &Condition) -> Option<RecordCond> {
-        Some(match c {
-            Condition::And(v) => {
-                RecordCond::And(v.iter().map(Self::compile).collect::<Option<_>>()?)
+/// The leaves of all rules (each distinct leaf once) and the tag keys they use, with the
+/// current record's results: a leaf shared by several rules, groups or tables is evaluated at most
+/// once per record.
+#[derive(Default)]
+struct Leaves {
+    list: Vec<Leaf>,
+    tag_keys: Vec<Text>,
+    /// Per record: where each tag key is, and which leaves are evaluated (`known`) and hold.
+    tag_at: Vec<Option<usize>>,
+    known: Vec<u64>,
+    value: Vec<u64>,
+}
+
+impl Leaves {
+    fn tag(&mut self, key: &str) -> usize {
+        match self.tag_keys.iter().position(|k| k == key) {
+            Some(i) => i,
+            None => {
+                self.tag_keys.push(Text::from(key));
+                self.tag_keys.len() - 1
             }
-            Condition::Or(v) => RecordCond::Or(v.iter().map(Self::compile).collect::<Option<_>>()?),
-            Condition::Not(c) => RecordCond::Not(Box::new(Self::compile(c)?)),
-            other => RecordCond::Leaf(leaf(other)?),
+        }
+    }
+
+    /// The number of a field/tag condition's leaf (`None` for other conditions).
+    fn leaf(&mut self, c: &Condition) -> Option<usize> {
+        let l = match c {
+            Condition::Field { field, op, values } => {
+                let tag = match field {
+                    FieldRef::Tag(k) => Some(self.tag(k)),
+                    _ => None,
+                };
+                Leaf::Field {
+                    field: field.clone(),
+                    tag,
+                    op: *op,
+                    values: values.clone(),
+                }
+            }
+            Condition::Tag {
+                key,
+                present: Some(p),
+                ..
+            } => Leaf::TagPresent {
+                tag: self.tag(key),
+                present: *p,
+            },
+            Condition::Tag {
+                key,
+                present: None,
+                op: Some(op),
+                values,
+            } => Leaf::Field {
+                field: FieldRef::Tag(key.clone()),
+                tag: Some(self.tag(key)),
+                op: *op,
+                values: values.clone(),
+            },
+            _ => return None,
+        };
+        Some(match self.list.iter().position(|x| *x == l) {
+            Some(i) => i,
+            None => {
+                self.list.push(l);
+                self.list.len() - 1
+            }
         })
     }
 
-    fn eval(&self, r: &FocusRecord) -> bool {
-        match self {
-            RecordCond::And(v) => v.iter().all(|c| c.eval(r)),
-            RecordCond::Or(v) => v.iter().any(|c| c.eval(r)),
-            RecordCond::Not(c) => !c.eval(r),
-            RecordCond::Leaf(l) => l.eval(r),
+    fn compile(&mut self, c: &Condition) -> Option<RecordCond> {
+        Some(match c {
+            Condition::And(v) => {
+                RecordCond::And(v.iter().map(|c| self.compile(c)).collect::<Option<_>>()?)
+            }
+            Condition::Or(v) => {
+                RecordCond::Or(v.iter().map(|c| self.compile(c)).collect::<Option<_>>()?)
+            }
+            Condition::Not(c) => RecordCond::Not(Box::new(self.compile(c)?)),
+            other => RecordCond::Leaf(self.leaf(other)?),
+        })
+    }
+
+    /// Forgets the previous record's results.
+    fn start(&mut self, r: &FocusRecord) {
+        let words = self.list.len().div_ceil(64);
+        self.known.clear();
+        self.known.resize(words, 0);
+        self.value.clear();
+        self.value.resize(words, 0);
+        if !self.tag_keys.is_empty() {
+            resolve_tags(&self.tag_keys, r, &mut self.tag_at);
         }
     }
-}
 
-fn leaf(c: &Condition) -> Option<Leaf> {
-    match c {
-        Condition::Field { field, op, values } => Some(Leaf::Field {
-            field: field.clone(),
-            op: *op,
-            values: values.clone(),
-        }),
-        Condition::Tag {
-            key,
-            present: Some(p),
-            ..
-        } => Some(Leaf::TagPresent {
-            key: key.clone(),
-            present: *p,
-        }),
-        Condition::Tag {
-            key,
-            present: None,
-            op: Some(op),
-            values,
-        } => Some(Leaf::Field {
-            field: FieldRef::Tag(key.clone()),
-            op: *op,
-            values: values.clone(),
-        }),
-        _ => None,
+    /// Whether leaf `i` holds for the current record `r`.
+    fn test(&mut self, i: usize, r: &FocusRecord) -> bool {
+        let (w, bit) = (i / 64, 1u64 << (i % 64));
+        if self.known[w] & bit != 0 {
+            return self.value[w] & bit != 0;
+        }
+        let v = self.list[i].eval(r, &self.tag_at);
+        self.known[w] |= bit;
+        if v {
+            self.value[w] |= bit;
+        }
+        v
+    }
+
+    fn eval(&mut self, c: &RecordCond, r: &FocusRecord) -> bool {
+        match c {
+            RecordCond::And(v) => v.iter().all(|c| self.eval(c, r)),
+            RecordCond::Or(v) => v.iter().any(|c| self.eval(c, r)),
+            RecordCond::Not(c) => !self.eval(c, r),
+            RecordCond::Leaf(i) => self.test(*i, r),
+        }
     }
 }
 
@@ -210,13 +310,21 @@ enum SubjectCond {
     },
 }
 
-fn compile_filter(c: &Condition, leaves: &mut Vec<Leaf>) -> SubjectCond {
+/// Compiles a filter: its field/tag conditions become bits of the table (`table_leaves` holds
+/// each bit's leaf number in `all`).
+fn compile_filter(c: &Condition, all: &mut Leaves, table_leaves: &mut Vec<usize>) -> SubjectCond {
     match c {
-        Condition::And(v) => {
-            SubjectCond::And(v.iter().map(|c| compile_filter(c, leaves)).collect())
-        }
-        Condition::Or(v) => SubjectCond::Or(v.iter().map(|c| compile_filter(c, leaves)).collect()),
-        Condition::Not(c) => SubjectCond::Not(Box::new(compile_filter(c, leaves))),
+        Condition::And(v) => SubjectCond::And(
+            v.iter()
+                .map(|c| compile_filter(c, all, table_leaves))
+                .collect(),
+        ),
+        Condition::Or(v) => SubjectCond::Or(
+            v.iter()
+                .map(|c| compile_filter(c, all, table_leaves))
+                .collect(),
+        ),
+        Condition::Not(c) => SubjectCond::Not(Box::new(compile_filter(c, all, table_leaves))),
         Condition::Cost {
             op,
             value,
@@ -253,15 +361,27 @@ fn compile_filter(c: &Condition, leaves: &mut Vec<Leaf>) -> SubjectCond {
             days: window.days(),
         },
         other => {
-            let l = leaf(other).unwrap_or(Leaf::TagPresent {
-                key: String::new(),
-                present: false,
+            // Every other condition is a field or tag condition (the parser makes sure); an
+            // impossible one compiles to "tag with an empty key absent", as before.
+            let l = all.leaf(other).unwrap_or_else(|| {
+                let tag = all.tag("");
+                let l = Leaf::TagPresent {
+                    tag,
+                    present: false,
+                };
+                match all.list.iter().position(|x| *x == l) {
+                    Some(i) => i,
+                    None => {
+                        all.list.push(l);
+                        all.list.len() - 1
+                    }
+                }
             });
-            match leaves.iter().position(|x| *x == l) {
+            match table_leaves.iter().position(|x| *x == l) {
                 Some(i) => SubjectCond::Bit(i),
                 None => {
-                    leaves.push(l);
-                    SubjectCond::Bit(leaves.len() - 1)
+                    table_leaves.push(l);
+                    SubjectCond::Bit(table_leaves.len() - 1)
                 }
             }
         }
@@ -290,14 +410,17 @@ struct SubjectKey {
 struct Table {
     select: Selector,
     by: Vec<FieldRef>,
-    /// Hash of (currency, values) → subjects with that hash (collisions compared in full).
-    index: FastMap<u64, Vec<u32>>,
-    hasher: foldhash::fast::FixedState,
+    /// For each `by` field that is a tag, its number in the engine's tag keys.
+    by_tags: Vec<Option<usize>>,
+    /// The encoded key (see [`Table::lookup`]) → subject. One probe and one comparison of
+    /// contiguous bytes per record, however the key is made.
+    index: FastMap<Box<[u8]>, u32>,
     keys: Vec<SubjectKey>,
     /// At most 64 groups (one bit each in `row_groups`); more make another table.
     groups: Vec<Group>,
-    /// The field/tag conditions of all the table's filters, each once.
-    leaves: Vec<Leaf>,
+    /// The field/tag conditions of all the table's filters, each once (numbers in the engine's
+    /// leaf list).
+    leaves: Vec<usize>,
     /// For each leaf, the groups whose filters use it (a leaf is evaluated only for records
     /// that count for one of them).
     leaf_groups: Vec<u64>,
@@ -310,58 +433,69 @@ struct Table {
     row_leaves: Vec<u64>,
 }
 
+/// Appends one part of a subject key: absent, or present with its length and bytes, so
+/// different keys never encode the same.
+fn push_part(key: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        None => key.push(0),
+        Some(v) => {
+            key.push(1);
+            key.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            key.extend_from_slice(v.as_bytes());
+        }
+    }
+}
+
 impl Table {
-    /// The subject of a record, created on first sight. The key's values are borrowed from the
-    /// record and hashed in place; a key is allocated only for a new subject.
-    fn lookup(&mut self, r: &FocusRecord) -> Option<u32> {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = self.hasher.build_hasher();
-        r.billing_currency.as_str().hash(&mut h);
-        let mut vals: Vec<Option<Cow<'_, str>>> = Vec::new();
-        let single;
+    /// The value of `by` field `i` in a record (tags found through the resolved positions).
+    fn by_value<'a>(
+        &self,
+        i: usize,
+        r: &'a FocusRecord,
+        tag_at: &[Option<usize>],
+    ) -> Option<Cow<'a, str>> {
+        match self.by_tags[i] {
+            Some(t) => tag_at[t]
+                .and_then(|at| r.tags.0.get_index(at))
+                .map(|(_, v)| tag_text(v)),
+            None => text_of(r, &self.by[i]),
+        }
+    }
+
+    /// The subject of a record, created on first sight. The key (currency and grouping values)
+    /// is encoded into `buf`, reused from record to record; a subject's key is allocated only
+    /// when it is new.
+    fn lookup(
+        &mut self,
+        r: &FocusRecord,
+        tag_at: &[Option<usize>],
+        buf: &mut Vec<u8>,
+    ) -> Option<u32> {
+        buf.clear();
+        push_part(buf, Some(r.billing_currency.as_str()));
         match self.select {
-            Selector::Resources => {
-                let id = r.resource_id.as_ref()?;
-                id.as_str().hash(&mut h);
-                single = Some(id);
-            }
+            Selector::Resources => push_part(buf, Some(r.resource_id.as_ref()?.as_str())),
             Selector::CostSeries => {
-                single = None;
-                vals.reserve(self.by.len());
-                for f in &self.by {
-                    let v = text_of(r, f);
-                    v.as_deref().hash(&mut h);
-                    vals.push(v);
+                for i in 0..self.by.len() {
+                    push_part(buf, self.by_value(i, r, tag_at).as_deref());
                 }
             }
         }
-        let hash = h.finish();
-        let same = |k: &SubjectKey| -> bool {
-            k.currency == r.billing_currency
-                && match single {
-                    Some(id) => k.values[0].as_ref() == Some(id),
-                    None => k
-                        .values
-                        .iter()
-                        .zip(&vals)
-                        .all(|(a, b)| a.as_deref() == b.as_deref()),
-                }
-        };
-        if let Some(cands) = self.index.get(&hash) {
-            if let Some(i) = cands.iter().find(|i| same(&self.keys[**i as usize])) {
-                return Some(*i);
-            }
+        if let Some(&i) = self.index.get(buf.as_slice()) {
+            return Some(i);
         }
-        let values = match single {
-            Some(id) => vec![Some(id.clone())],
-            None => vals.iter().map(|v| v.as_deref().map(Text::from)).collect(),
+        let values = match self.select {
+            Selector::Resources => vec![r.resource_id.clone()],
+            Selector::CostSeries => (0..self.by.len())
+                .map(|i| self.by_value(i, r, tag_at).as_deref().map(Text::from))
+                .collect(),
         };
         let i = self.keys.len() as u32;
         self.keys.push(SubjectKey {
             currency: r.billing_currency.clone(),
             values,
         });
-        self.index.entry(hash).or_default().push(i);
+        self.index.insert(Box::from(buf.as_slice()), i);
         Some(i)
     }
 }
@@ -468,6 +602,9 @@ impl RuleMatch {
 pub struct Engine {
     rules: Vec<Rule>,
     tables: Vec<Table>,
+    leaves: Leaves,
+    /// The current record's subject key, reused (see [`Table::lookup`]).
+    key_buf: Vec<u8>,
     /// (day, EffectiveCost, BilledCost) of every record some table kept.
     costs: Vec<(i64, Decimal, Decimal)>,
     end: Option<DateTime<Utc>>,
@@ -482,8 +619,9 @@ impl Engine {
     /// Compiles a rules file.
     pub fn new(file: &RulesFile) -> Engine {
         let mut tables: Vec<Table> = Vec::new();
+        let mut all = Leaves::default();
         for (ri, rule) in file.rules.iter().enumerate() {
-            let records = rule.records.as_ref().and_then(RecordCond::compile);
+            let records = rule.records.as_ref().and_then(|c| all.compile(c));
             let fits = |t: &Table| {
                 t.select == rule.select
                     && t.by == rule.by
@@ -492,11 +630,19 @@ impl Engine {
             let ti = match tables.iter().position(fits) {
                 Some(i) => i,
                 None => {
+                    let by_tags = rule
+                        .by
+                        .iter()
+                        .map(|f| match f {
+                            FieldRef::Tag(k) => Some(all.tag(k)),
+                            _ => None,
+                        })
+                        .collect();
                     tables.push(Table {
                         select: rule.select,
                         by: rule.by.clone(),
+                        by_tags,
                         index: FastMap::default(),
-                        hasher: foldhash::fast::FixedState::default(),
                         keys: Vec::new(),
                         groups: Vec::new(),
                         leaves: Vec::new(),
@@ -522,7 +668,7 @@ impl Engine {
                 }
             };
             let before = table.leaves.len();
-            let cond = compile_filter(&rule.filter, &mut table.leaves);
+            let cond = compile_filter(&rule.filter, &mut all, &mut table.leaves);
             table.leaf_groups.resize(table.leaves.len(), 0);
             mark_leaves(&cond, &mut table.leaf_groups, 1u64 << gi);
             debug_assert!(table.leaves.len() >= before);
@@ -532,6 +678,8 @@ impl Engine {
         Engine {
             rules: file.rules.clone(),
             tables,
+            leaves: all,
+            key_buf: Vec::new(),
             costs: Vec::new(),
             end: None,
             records: 0,
@@ -565,25 +713,29 @@ impl Engine {
         );
         let cost = self.costs.len() as u32;
         let mut kept = false;
+        let leaves = &mut self.leaves;
+        leaves.start(r);
         for table in &mut self.tables {
             let mut groups = 0u64;
             for (gi, g) in table.groups.iter().enumerate() {
-                if g.records.as_ref().is_none_or(|c| c.eval(r)) {
+                if g.records.as_ref().is_none_or(|c| leaves.eval(c, r)) {
                     groups |= 1u64 << gi;
                 }
             }
             if groups == 0 {
                 continue;
             }
-            let Some(s) = table.lookup(r) else { continue };
+            let Some(s) = table.lookup(r, &leaves.tag_at, &mut self.key_buf) else {
+                continue;
+            };
             kept = true;
             table.row_subject.push(s);
             table.row_cost.push(cost);
             table.row_groups.push(groups);
             let at = table.row_leaves.len();
             table.row_leaves.resize(at + table.words, 0);
-            for (bit, leaf) in table.leaves.iter().enumerate() {
-                if table.leaf_groups[bit] & groups != 0 && leaf.eval(r) {
+            for (bit, &leaf) in table.leaves.iter().enumerate() {
+                if table.leaf_groups[bit] & groups != 0 && leaves.test(leaf, r) {
                     table.row_leaves[at + bit / 64] |= 1u64 << (bit % 64);
                 }
             }
@@ -634,11 +786,15 @@ impl Engine {
                 let at = row as usize * table.words;
                 leaves.extend_from_slice(&table.row_leaves[at..at + table.words]);
             }
-            // One buffer reused for every (subject, group).
-            let mut sub = Subject {
-                days: Vec::new(),
-                mask: vec![0; table.words],
-            };
+            // One buffer per group, reused for every subject. Each row is read once and added
+            // to the groups whose `records` it matched (its set bits), not once per group.
+            let words = table.words;
+            let mut subs: Vec<Subject> = (0..table.groups.len())
+                .map(|_| Subject {
+                    days: Vec::new(),
+                    mask: vec![0; words],
+                })
+                .collect();
             let mut start = 0;
             while start < order.len() {
                 let subject = (order[start].0 >> 32) as u32;
@@ -647,15 +803,20 @@ impl Engine {
                     stop += 1;
                 }
                 let key = &table.keys[subject as usize];
-                for (gi, g) in table.groups.iter().enumerate() {
-                    let bit = 1u64 << gi;
-                    sub.days.clear();
-                    sub.mask.iter_mut().for_each(|w| *w = 0);
-                    for (i, &(d, eff, billed, groups)) in rows[start..stop].iter().enumerate() {
-                        if groups & bit == 0 {
-                            continue;
+                let mut touched = 0u64;
+                for row in start..stop {
+                    let (d, eff, billed, groups) = rows[row];
+                    let row_leaves = &leaves[row * words..(row + 1) * words];
+                    let mut g = groups;
+                    while g != 0 {
+                        let gi = g.trailing_zeros() as usize;
+                        g &= g - 1;
+                        let sub = &mut subs[gi];
+                        if touched & (1u64 << gi) == 0 {
+                            touched |= 1u64 << gi;
+                            sub.days.clear();
+                            sub.mask.iter_mut().for_each(|w| *w = 0);
                         }
-                        let row = start + i;
                         match sub.days.last_mut() {
                             Some(last) if last.0 == d => {
                                 last.1 += eff;
@@ -663,17 +824,20 @@ impl Engine {
                             }
                             _ => sub.days.push((d, eff, billed)),
                         }
-                        for w in 0..table.words {
-                            sub.mask[w] |= leaves[row * table.words + w];
+                        for (m, l) in sub.mask.iter_mut().zip(row_leaves) {
+                            *m |= l;
                         }
                     }
-                    if sub.days.is_empty() {
+                }
+                for (gi, g) in table.groups.iter().enumerate() {
+                    if touched & (1u64 << gi) == 0 {
                         continue;
                     }
+                    let sub = &subs[gi];
                     for (ri, cond) in &g.rules {
-                        if eval(cond, &sub, key, end, end_day, metrics) {
+                        if eval(cond, sub, key, end, end_day, metrics) {
                             let rule = &self.rules[*ri];
-                            out.push(self.matched(rule, table, key, &sub, end_day, as_of));
+                            out.push(self.matched(rule, table, key, sub, end_day, as_of));
                         }
                     }
                 }
