@@ -171,7 +171,7 @@ impl Intercept for CaptureBody {
 }
 
 /// Whether a failed call is worth another attempt: throttling, network trouble, a 5xx.
-fn retryable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool
+pub(crate) fn retryable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool
 where
     R: std::fmt::Debug,
     SdkError<E, R>: ProvideErrorMetadata,
@@ -185,11 +185,9 @@ where
     )
 }
 
-fn server_error(
-    e: &SdkError<
-        aws_sdk_costexplorer::operation::get_cost_and_usage::GetCostAndUsageError,
-        aws_sdk_costexplorer::config::http::HttpResponse,
-    >,
+/// Whether the service answered with a 5xx (any Cost Explorer operation).
+pub(crate) fn server_error<E>(
+    e: &SdkError<E, aws_sdk_costexplorer::config::http::HttpResponse>,
 ) -> bool {
     e.raw_response()
         .is_some_and(|r| r.status().is_server_error())
@@ -198,8 +196,8 @@ fn server_error(
 /// The Cost Explorer fetcher.
 #[derive(Clone, Debug)]
 pub struct CostExplorer {
-    client: aws_sdk_costexplorer::Client,
-    backoff: Backoff,
+    pub(crate) client: aws_sdk_costexplorer::Client,
+    pub(crate) backoff: Backoff,
     history_months: u32,
 }
 
