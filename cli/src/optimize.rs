@@ -3,9 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use costkit_aws::cost_explorer::CostExplorer;
+use costkit_aws::retry::Backoff;
+use costkit_aws::savings_plans::{SpQuery, SpRecommendation, SpType};
+use costkit_aws::{AwsClients, AwsSettings};
 use costkit_core::focus::FocusRecord;
 use costkit_core::input::Progress;
 use costkit_core::normalize::{plan, Dialect};
@@ -15,6 +21,7 @@ use costkit_core::optimize::commitments::{
 use costkit_core::optimize::idle::{IdleAnalyzer, IdleOptions};
 use costkit_core::optimize::metrics::Metrics;
 use costkit_core::optimize::simulate::{Payment, Point, Terms};
+use costkit_core::optimize::ProviderRecommendation;
 use costkit_core::output::{FocusSink, OutputError};
 use costkit_core::pipeline;
 use rust_decimal::Decimal;
@@ -77,6 +84,18 @@ pub struct CommitmentArgs {
     /// Also print each group's savings curve.
     #[arg(long)]
     curve: bool,
+    /// Also fetch AWS Cost Explorer's own Savings Plans purchase recommendation
+    /// (GetSavingsPlansPurchaseRecommendation, same term and payment option) and show it next to
+    /// the simulation. Needs AWS_REGION and credentials in the environment; when it cannot be
+    /// fetched a note says why and the simulation is still printed.
+    #[arg(long)]
+    aws_recommendation: bool,
+    /// Lookback of AWS's recommendation in days: 7, 30 or 60.
+    #[arg(long, default_value_t = 30, requires = "aws_recommendation")]
+    lookback: u32,
+    /// Savings Plans type of AWS's recommendation: compute or ec2-instance.
+    #[arg(long, default_value = "compute", value_parser = parse_sp_type, requires = "aws_recommendation")]
+    sp_type: SpType,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -116,6 +135,43 @@ pub struct IdleArgs {
 fn parse_type(s: &str) -> Result<CommitmentType, String> {
     CommitmentType::parse(s)
         .ok_or_else(|| format!("`{s}`: use savings-plan, reserved-instance or committed-use"))
+}
+
+fn parse_sp_type(s: &str) -> Result<SpType, String> {
+    SpType::parse(s).ok_or_else(|| format!("`{s}`: use compute or ec2-instance"))
+}
+
+/// Fetches AWS's recommendation with a short retry: a command line should say quickly that AWS
+/// is unreachable rather than wait through the functions' minute of backoff.
+fn fetch_aws(q: &SpQuery) -> Result<SpRecommendation> {
+    let mut settings = AwsSettings::from_env()?;
+    settings.cost_explorer_backoff = Backoff {
+        max_attempts: 3,
+        base: Duration::from_millis(500),
+        max_delay: Duration::from_secs(2),
+    };
+    let clients = AwsClients::new(settings);
+    let ce = CostExplorer::new(&clients);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(ce.savings_plans_recommendation(q))?)
+}
+
+fn provider_row(label: &str, p: &ProviderRecommendation) -> Vec<Cell> {
+    let opt = |d: Option<Decimal>| d.map(cents).unwrap_or_else(|| "-".into());
+    vec![
+        Cell::new(label),
+        right(p.hourly_commitment.to_string()),
+        right(
+            p.estimated_utilization
+                .map(pct)
+                .unwrap_or_else(|| "-".into()),
+        ),
+        right(cents(p.estimated_monthly_savings)),
+        right(opt(p.upfront_cost)),
+        Cell::new(p.currency.as_str()),
+    ]
 }
 
 fn parse_payment(s: &str) -> Result<Payment, String> {
@@ -185,6 +241,12 @@ pub fn commitments(a: &CommitmentArgs) -> Result<()> {
     if a.min_utilization <= Decimal::ZERO || a.min_utilization > Decimal::ONE {
         bail!("--min-utilization {} must be in (0, 1]", a.min_utilization);
     }
+    // Checked before the data is read: a bad --lookback is a usage error, not a note.
+    let aws_query = if a.aws_recommendation {
+        Some(SpQuery::new(a.sp_type, a.term, a.payment, a.lookback)?)
+    } else {
+        None
+    };
     let mut builder = SeriesBuilder::new();
     feed(&a.input.files, a.input.from, |r| builder.add(r))?;
     let series = builder.finish();
@@ -195,6 +257,27 @@ pub fn commitments(a: &CommitmentArgs) -> Result<()> {
         min_eligible: a.min_spend,
     };
     let recs = recommend(&series, &opts);
+    let mut notes = Vec::new();
+    let aws = aws_query.and_then(|q| match fetch_aws(&q) {
+        Ok(r) => {
+            if r.summary.is_none() {
+                notes.push(format!(
+                    "AWS Cost Explorer recommends no {} purchase ({}-year term, {}, {}-day lookback).",
+                    q.sp_type.as_api(),
+                    q.term_years,
+                    q.payment.as_str(),
+                    q.lookback_days
+                ));
+            }
+            Some(r)
+        }
+        Err(e) => {
+            notes.push(format!(
+                "AWS recommendation unavailable ({e:#}); showing costkit's simulation only."
+            ));
+            None
+        }
+    });
     let now = chrono::Utc::now();
     match a.format {
         Format::Json => {
@@ -203,7 +286,19 @@ pub fn commitments(a: &CommitmentArgs) -> Result<()> {
                 .flat_map(|r| ["max-savings", "conservative"].map(|w| r.finding(w, now)))
                 .flatten()
                 .collect();
-            let out = serde_json::json!({ "recommendations": recs, "findings": findings });
+            let mut out = serde_json::json!({ "recommendations": recs, "findings": findings });
+            if a.aws_recommendation {
+                out["provider"] = match &aws {
+                    Some(r) => serde_json::json!({
+                        "source": costkit_aws::savings_plans::SOURCE,
+                        "recommendation_id": r.recommendation_id,
+                        "summary": r.summary,
+                        "details": r.details,
+                    }),
+                    None => serde_json::Value::Null,
+                };
+                out["notes"] = serde_json::json!(notes);
+            }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Table => {
@@ -216,7 +311,6 @@ pub fn commitments(a: &CommitmentArgs) -> Result<()> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                return Ok(());
             }
             for r in &recs {
                 let hours = r.max_savings.hours;
@@ -256,9 +350,77 @@ pub fn commitments(a: &CommitmentArgs) -> Result<()> {
                 }
                 println!("{t}");
             }
+            if let Some(r) = aws
+                .as_ref()
+                .filter(|r| r.summary.is_some() || !r.details.is_empty())
+            {
+                print_side_by_side(a, &recs, r);
+            }
+            for n in &notes {
+                println!("\nNote: {n}");
+            }
         }
     }
     Ok(())
+}
+
+/// costkit's Savings Plan points and AWS's recommendation in one table.
+fn print_side_by_side(
+    a: &CommitmentArgs,
+    recs: &[costkit_core::optimize::commitments::CommitmentRecommendation],
+    aws: &SpRecommendation,
+) {
+    let head = aws.summary.as_ref().or(aws.details.first());
+    println!(
+        "\nSavings Plans side by side: costkit (your data, hour by hour, discount {}) and AWS Cost Explorer ({}, {}-year term, {}, {}-day lookback{})",
+        pct(a.discount),
+        a.sp_type.as_api(),
+        a.term,
+        a.payment.as_str(),
+        a.lookback,
+        head.and_then(|h| h.generated_at.as_deref())
+            .map(|g| format!(", generated {g}"))
+            .unwrap_or_default()
+    );
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "source",
+        "commit/h",
+        "util",
+        "per month",
+        "upfront",
+        "currency",
+    ]);
+    for r in recs.iter().filter(|r| {
+        // CURs name the provider `AWS`, AWS's FOCUS export `Amazon Web Services`.
+        r.key.commitment == CommitmentType::SavingsPlan
+            && matches!(r.key.provider.as_str(), "AWS" | "Amazon Web Services")
+    }) {
+        for (label, p) in [
+            ("costkit max savings", &r.max_savings),
+            ("costkit conservative", &r.conservative),
+        ] {
+            t.add_row(vec![
+                Cell::new(label),
+                right(p.commitment.to_string()),
+                right(pct(p.utilization)),
+                right(cents(p.monthly_savings)),
+                right(cents(p.upfront)),
+                Cell::new(r.key.currency.as_str()),
+            ]);
+        }
+    }
+    if let Some(s) = &aws.summary {
+        t.add_row(provider_row("AWS total", s));
+    }
+    for d in &aws.details {
+        t.add_row(provider_row(&format!("AWS {}", d.scope), d));
+    }
+    println!("{t}");
+    println!(
+        "Both are estimates: costkit simulates every hour of the data you gave it at one discount; \
+         AWS uses its own rates per usage over the lookback period it names."
+    );
 }
 
 /// `recommend idle`.
