@@ -41,7 +41,7 @@ use costkit_core::flow::messages::Message;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, Queue};
 use costkit_core::store::CostStore;
-use costkit_http::{ApiConfig, Auth, SharedStore, SigningKey};
+use costkit_http::{ApiConfig, Auth, SharedStore};
 use costkit_shell::consume::{run_body, settle, Consumed, Ports, StepSettings};
 use costkit_shell::notify::NotifySettings;
 use costkit_shell::report::{self, ReportCadence, ScheduledReportEnv};
@@ -101,8 +101,10 @@ pub struct Config {
     pub report_base_url: Option<String>,
     /// `COSTKIT_REPORT_SIGNING_KEY` (a Key Vault reference): signs the links in messages and
     /// scheduled reports, and the report functions accept links signed with it. Scheduled reports
-    /// need it. Its `Debug` shows no key.
-    pub signing_key: Option<SigningKey>,
+    /// need it. Its `Debug` shows no key. An unusable value (shorter than 32 bytes, an
+    /// unresolved Key Vault reference) is kept as its error: logged at start, no links, and the
+    /// report runs fail with it, while everything else runs.
+    pub signing_key: report::LinkKey,
 }
 
 use costkit_shell::env_var as var;
@@ -129,7 +131,7 @@ impl Default for Config {
             report_auth: None,
             report_api_keys: None,
             report_base_url: None,
-            signing_key: None,
+            signing_key: Ok(None),
         }
     }
 }
@@ -179,10 +181,10 @@ impl Config {
                 report::BASE_URL_VAR,
                 var(report::BASE_URL_VAR).as_deref(),
             )?,
-            signing_key: report::signing_key(
+            signing_key: report::link_key(
                 report::SIGNING_KEY_VAR,
                 var(report::SIGNING_KEY_VAR).as_deref(),
-            )?,
+            ),
         })
     }
 }
@@ -284,7 +286,7 @@ impl App {
         );
         s.dead_letters = Some(Arc::new(self.queue(&self.config.notify_dead_letter_queue)));
         s.report_base_url = self.config.report_base_url.clone();
-        s.signing_key = self.config.signing_key.clone();
+        s.signing_key = self.config.signing_key.clone().ok().flatten();
         s.signing_key_setting = report::SIGNING_KEY_VAR.to_string();
         s
     }
@@ -540,8 +542,8 @@ pub fn report_auth(config: &Config, function: &str) -> anyhow::Result<Auth> {
         )?
     };
     Ok(match &config.signing_key {
-        Some(key) => auth.with_signing_key(key.clone()),
-        None => auth,
+        Ok(Some(key)) => auth.with_signing_key(key.clone()),
+        _ => auth,
     })
 }
 
@@ -653,6 +655,9 @@ async fn report_scheduled(
     cadence: ReportCadence,
     now: DateTime<Utc>,
 ) -> Result<Value, FlowError> {
+    if let Err(why) = &app.config.signing_key {
+        return Err(FlowError::Invalid(why.clone()));
+    }
     let ports = app.ports();
     let engines = report::engines(ports.blobs.clone(), &app.config.monitors_key)
         .await

@@ -55,6 +55,11 @@ struct World {
 }
 
 fn world(signing_key: Option<&str>) -> World {
+    world_with(signing_key, |_| {})
+}
+
+/// A world whose settings `adjust` changes last.
+fn world_with(signing_key: Option<&str>, adjust: impl FnOnce(&mut Config)) -> World {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -82,9 +87,11 @@ fn world(signing_key: Option<&str>) -> World {
         // No API key: only signed links open reports.
         report_auth: None,
         report_base_url: Some(BASE.into()),
-        signing_key: signing_key.map(|k| SigningKey::new(k.as_bytes().to_vec())),
+        signing_key: Ok(signing_key.map(|k| SigningKey::new(k.as_bytes().to_vec()))),
         ..Config::default()
     };
+    let mut config = config;
+    adjust(&mut config);
     let app = rt.block_on(async {
         let app = App::new(config, storage, None);
         app.ensure_resources().await.unwrap();
@@ -387,4 +394,24 @@ fn the_weekly_timer_without_a_signing_key_fails_naming_the_setting() {
         "2024-09-16T08:00:00Z",
     );
     assert_eq!(status, 401);
+}
+
+#[test]
+fn an_unusable_signing_key_fails_the_report_timers_but_nothing_else() {
+    // What the handler keeps when the setting holds a short key: the error, not the key.
+    let w = world_with(Some(SIGNING), |c| {
+        c.signing_key =
+            costkit_shell::report::link_key("COSTKIT_REPORT_SIGNING_KEY", Some("short"));
+    });
+    let (status, out) = w.timer("report-monthly", "2024-10-01T08:00:00Z");
+    assert_eq!(status, 500, "{out}");
+    let log = out["Logs"][0].as_str().unwrap_or("");
+    assert!(
+        log.contains("COSTKIT_REPORT_SIGNING_KEY: the key has 5 bytes"),
+        "{out}"
+    );
+    assert!(!log.contains("short"), "the value is never shown: {out}");
+    // The digest timer (no routing file, nothing pending) still runs.
+    let (status, out) = w.timer("notify-digest", "2024-10-01T08:00:00Z");
+    assert_eq!(status, 200, "{out}");
 }

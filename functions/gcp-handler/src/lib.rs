@@ -54,7 +54,7 @@ use costkit_gcp::ports::{GcsBlobs, PubSubPublisher, PubSubQueue};
 use costkit_gcp::pubsub::Topic;
 use costkit_gcp::state::FirestoreState;
 use costkit_gcp::{FirestoreStore, Gcp, GcpError, RetryPolicy};
-use costkit_http::{ApiConfig, SigningKey};
+use costkit_http::ApiConfig;
 use costkit_shell::consume::{run_body, settle, Consumed, OpenEach, Ports, StepSettings, STEPS};
 use costkit_shell::env_var as var;
 use costkit_shell::notify::NotifySettings;
@@ -121,8 +121,10 @@ pub struct Config {
     pub report_base_url: Option<String>,
     /// `COSTKIT_REPORT_SIGNING_KEY` (a Secret Manager secret exposed as a variable): signs the
     /// links in messages and scheduled reports, and the report routes accept links signed with
-    /// it. Scheduled reports need it. Its `Debug` shows no key.
-    pub signing_key: Option<SigningKey>,
+    /// it. Scheduled reports need it. Its `Debug` shows no key. An unusable value (shorter than
+    /// 32 bytes) is kept as its error: logged at start, no links, and the report runs fail with
+    /// it, while everything else runs.
+    pub signing_key: report::LinkKey,
 }
 
 impl Default for Config {
@@ -145,7 +147,7 @@ impl Default for Config {
             report_api_keys: None,
             push: None,
             report_base_url: None,
-            signing_key: None,
+            signing_key: Ok(None),
         }
     }
 }
@@ -185,10 +187,10 @@ impl Config {
                 report::BASE_URL_VAR,
                 var(report::BASE_URL_VAR).as_deref(),
             )?,
-            signing_key: report::signing_key(
+            signing_key: report::link_key(
                 report::SIGNING_KEY_VAR,
                 var(report::SIGNING_KEY_VAR).as_deref(),
-            )?,
+            ),
         })
     }
 }
@@ -270,7 +272,7 @@ pub fn notify_settings(config: &Config, dead_letters: Option<Arc<dyn Queue>>) ->
     );
     s.dead_letters = dead_letters;
     s.report_base_url = config.report_base_url.clone();
-    s.signing_key = config.signing_key.clone();
+    s.signing_key = config.signing_key.clone().ok().flatten();
     s.signing_key_setting = report::SIGNING_KEY_VAR.to_string();
     s
 }
@@ -334,7 +336,7 @@ impl App {
 pub async fn api_config(app: &App) -> anyhow::Result<ApiConfig> {
     let c = &app.config;
     let mut auth = report::report_auth(c.report_auth.as_deref(), c.report_api_keys.as_deref())?;
-    if let Some(key) = &c.signing_key {
+    if let Ok(Some(key)) = &c.signing_key {
         auth = auth.with_signing_key(key.clone());
     }
     let ports = &app.wiring.ports;
@@ -476,6 +478,9 @@ async fn scheduler_report(
     }
     let result = async {
         let cadence = ReportCadence::parse(&cadence)?;
+        if let Err(why) = &app.config.signing_key {
+            return Err(FlowError::Invalid(why.clone()));
+        }
         let p = app.wiring.ports.clone();
         let engines = report::engines(p.blobs.clone(), &app.config.monitors_key)
             .await

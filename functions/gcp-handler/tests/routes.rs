@@ -301,7 +301,7 @@ fn the_sample_requests_are_what_the_routes_accept() {
     // Configured for scheduled reports (the link's base URL and signing key).
     let w = world_with(costkit_gcp_handler::Config {
         report_base_url: Some("https://costkit-123456789012.europe-west1.run.app".into()),
-        signing_key: Some(costkit_http::SigningKey::new(vec![7u8; 32])),
+        signing_key: Ok(Some(costkit_http::SigningKey::new(vec![7u8; 32]))),
         ..costkit_gcp_handler::Config::default()
     });
     let daily = replay_scheduler(&w, "scheduler-ingest-daily.json");

@@ -59,7 +59,7 @@ async fn service(
         // No API key and no platform auth: only signed links open reports.
         report_auth: None,
         report_base_url: Some(base.clone()),
-        signing_key: signing_key.map(|k| SigningKey::new(k.as_bytes().to_vec())),
+        signing_key: Ok(signing_key.map(|k| SigningKey::new(k.as_bytes().to_vec()))),
         ..emulator_config("sched", id)
     };
     ensure_resources(&config, &gcp).await.unwrap();

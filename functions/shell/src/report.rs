@@ -101,6 +101,20 @@ pub fn signing_key(setting: &str, value: Option<&str>) -> anyhow::Result<Option<
     Ok(Some(SigningKey::new(v.as_bytes().to_vec())))
 }
 
+/// The report signing key as the Azure and Google Cloud shells keep it: the key, none, or why the
+/// setting's value is unusable. An unusable key does not stop the process (ingest, budgets and
+/// alerts go on without it): it is logged at start, messages carry no link, the report routes
+/// accept no links, and the scheduled reports fail with the reason.
+pub type LinkKey = Result<Option<SigningKey>, String>;
+
+/// [`signing_key`] as a [`LinkKey`], logging an unusable value (the error, never the value).
+pub fn link_key(setting: &str, value: Option<&str>) -> LinkKey {
+    signing_key(setting, value).map_err(|e| {
+        tracing::error!(error = %e, "report links disabled: messages carry no link, scheduled reports fail");
+        e.to_string()
+    })
+}
+
 /// The report base URL in the setting `setting`: `None` when unset; anything but an absolute
 /// `http(s)://` URL is an error naming the setting.
 pub fn base_url(setting: &str, value: Option<&str>) -> anyhow::Result<Option<String>> {
