@@ -11,6 +11,10 @@ locals {
   poison_queues = [for q in local.queues : "${q}-poison"]
   # Notifications that gave up (docs/notifications.md): written by costkit, read by people.
   notify_dead_letter_queue = "costkit-notify-dead-letter"
+  # Where signed report links point: the report-link function (signed links only, no function
+  # key). The app's default host name follows from its name, so no self-reference is needed.
+  function_app_name = "${var.name}-costkit-func"
+  report_base_url   = coalesce(var.report_base_url, "https://${local.function_app_name}.azurewebsites.net/api/link")
 }
 
 data "azurerm_client_config" "current" {}
@@ -279,6 +283,28 @@ resource "azurerm_key_vault_secret" "notify" {
   }
 }
 
+# The key that signs the report links in scheduled reports and notifications (HMAC-SHA256, 7-day
+# links; docs/reports.md). Generated once, so the first scheduled report works; it is therefore in
+# the Terraform state (keep the state encrypted). Rotate it in Key Vault (`az keyvault secret set`,
+# at least 32 characters): Terraform ignores later values, and links signed with the old key stop
+# opening.
+resource "random_password" "report_signing_key" {
+  length  = 64
+  special = false
+}
+
+resource "azurerm_key_vault_secret" "report_signing_key" {
+  name            = "costkit-report-signing-key"
+  value           = random_password.report_signing_key.result
+  key_vault_id    = azurerm_key_vault.costkit.id
+  content_type    = "text/plain"
+  expiration_date = timeadd(plantimestamp(), "8760h")
+
+  lifecycle {
+    ignore_changes = [value, expiration_date]
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Monitoring.
 
@@ -318,7 +344,7 @@ resource "azurerm_service_plan" "costkit" {
 }
 
 resource "azurerm_linux_function_app" "costkit" {
-  name                            = "${var.name}-costkit-func"
+  name                            = local.function_app_name
   location                        = var.location
   resource_group_name             = data.azurerm_resource_group.rg.name
   service_plan_id                 = azurerm_service_plan.costkit.id
@@ -375,9 +401,14 @@ resource "azurerm_linux_function_app" "costkit" {
     COSTKIT_EXPORTS_QUEUE            = "costkit-exports"
     COSTKIT_COST_SCOPE               = var.cost_scope
     COSTKIT_INGEST_SCHEDULE          = var.ingest_schedule
-    COSTKIT_REPORT_SCHEDULE          = var.report_schedule
     COSTKIT_REPORT_AUTH              = "API_KEY"
     COSTKIT_REPORT_API_KEYS          = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.report_api_keys.versionless_id})"
+    # Scheduled reports (report-weekly, report-monthly timers): HTML and CSV under reports/ in the
+    # container, sent to the routed channels with a link signed by this key, valid 7 days.
+    COSTKIT_REPORT_WEEKLY_SCHEDULE  = var.report_weekly_schedule
+    COSTKIT_REPORT_MONTHLY_SCHEDULE = var.report_monthly_schedule
+    COSTKIT_REPORT_BASE_URL         = local.report_base_url
+    COSTKIT_REPORT_SIGNING_KEY      = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.report_signing_key.versionless_id})"
     # Notifications: routing file config/notify.yaml in the container (COSTKIT_NOTIFY_ROUTES_KEY),
     # its secrets, where deliveries that gave up go, and the digest timer.
     COSTKIT_NOTIFY_SECRETS           = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.notify.versionless_id})"
@@ -386,6 +417,6 @@ resource "azurerm_linux_function_app" "costkit" {
     COSTKIT_LOG_FORMAT               = "json"
   }
 
-  #checkov:skip=CKV_AZURE_56:Easy Auth is not used: the report endpoint needs a function key (authLevel function) and a costkit API key from Key Vault; the other functions have no HTTP trigger.
+  #checkov:skip=CKV_AZURE_56:Easy Auth is not used: the report endpoint needs a function key (authLevel function) and a costkit API key from Key Vault; the report-link endpoint (no function key) serves only links signed with the Key Vault signing key, 7 days at most; the other functions have no HTTP trigger.
   #checkov:skip=CKV_AZURE_221:Public endpoint restricted by ip_restriction to var.allowed_ip_ranges when set; a private endpoint needs a VNet this minimal deployment does not create.
 }

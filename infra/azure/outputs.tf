@@ -8,6 +8,11 @@ output "function_app_hostname" {
   value       = azurerm_linux_function_app.costkit.default_hostname
 }
 
+output "report_base_url" {
+  description = "Where signed report links in scheduled reports and notifications point (COSTKIT_REPORT_BASE_URL)."
+  value       = local.report_base_url
+}
+
 output "storage_account_name" {
   description = "Storage account holding the table, queues and the data container."
   value       = azurerm_storage_account.costkit.name

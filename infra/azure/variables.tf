@@ -34,10 +34,22 @@ variable "ingest_schedule" {
   default     = "0 0 6 * * *"
 }
 
-variable "report_schedule" {
-  description = "NCRONTAB of the scheduled report (UTC)."
+variable "report_weekly_schedule" {
+  description = "NCRONTAB (UTC) of the weekly report: the month to date (the whole last month on the 1st), sent to the routed channels with a signed link."
   type        = string
-  default     = "0 30 7 * * *"
+  default     = "0 0 8 * * Mon"
+}
+
+variable "report_monthly_schedule" {
+  description = "NCRONTAB (UTC) of the monthly report: last month, on the 1st."
+  type        = string
+  default     = "0 0 8 1 * *"
+}
+
+variable "report_base_url" {
+  description = "Base URL of signed report links (null: https://<name>-costkit-func.azurewebsites.net/api/link, the report-link function). Set it when the app has a custom domain or a unique default host name."
+  type        = string
+  default     = null
 }
 
 variable "notify_digest_schedule" {

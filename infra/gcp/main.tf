@@ -1,5 +1,5 @@
 # costkit on Google Cloud: one Cloud Run service (functions/gcp-handler) that Cloud Scheduler calls
-# for the daily ingest and the monthly report and Pub/Sub pushes to for the queue-driven steps;
+# for the daily ingest and the weekly and monthly reports and Pub/Sub pushes to for the queue-driven steps;
 # Firestore (native mode) for the store and state, a bucket for raw pages, staging, FOCUS files,
 # config and reports, Secret Manager for report API keys and notification secrets, and a runtime service
 # account that reads the billing export in BigQuery. Runbook: docs/gcp-deploy.md.
@@ -64,9 +64,11 @@ locals {
       COSTKIT_BILLING_TABLE_KIND       = var.billing_export_kind
       COSTKIT_BIGQUERY_LOCATION        = var.billing_export_location
       COSTKIT_REPORT_AUTH              = var.report_auth
-      COSTKIT_PUSH_AUDIENCE            = local.service_url
-      COSTKIT_PUSH_SERVICE_ACCOUNT     = google_service_account.invoker.email
-      RUST_LOG                         = "info"
+      # Scheduled reports link to the service itself, signed with the report-signing-key secret.
+      COSTKIT_REPORT_BASE_URL      = local.service_url
+      COSTKIT_PUSH_AUDIENCE        = local.service_url
+      COSTKIT_PUSH_SERVICE_ACCOUNT = google_service_account.invoker.email
+      RUST_LOG                     = "info"
     },
     var.partition_lookback_days == null ? {} : {
       COSTKIT_BIGQUERY_PARTITION_LOOKBACK_DAYS = tostring(var.partition_lookback_days)
@@ -77,13 +79,25 @@ locals {
     # A JSON object of notification secrets (webhook URLs, signing secrets, SMTP password), read
     # by the routing file as {secret: COSTKIT_NOTIFY_SECRETS, key: <field>}.
     COSTKIT_NOTIFY_SECRETS = google_secret_manager_secret.secret["notify"].secret_id
+    # Signs the report links of scheduled reports and notifications (7-day HMAC links).
+    COSTKIT_REPORT_SIGNING_KEY = google_secret_manager_secret.secret["report-signing-key"].secret_id
   }
   # Placeholder first versions (the service cannot start on a secret without a version); the
   # real values are added outside Terraform (gcloud secrets versions add) and never enter state.
+  # The report signing key is the exception: generated (random_password below), so the first
+  # scheduled report works; its first version is therefore in the Terraform state (keep the state
+  # encrypted). Rotate it by adding a version (at least 32 characters); links signed with the old
+  # key stop opening.
   secrets = {
-    report-api-keys = jsonencode({ keys = [] })
-    notify          = jsonencode({})
+    report-api-keys    = jsonencode({ keys = [] })
+    notify             = jsonencode({})
+    report-signing-key = random_password.report_signing_key.result
   }
+}
+
+resource "random_password" "report_signing_key" {
+  length  = 64
+  special = false
 }
 
 resource "google_project_service" "api" {
@@ -448,7 +462,10 @@ resource "google_cloud_run_v2_service_iam_member" "public" {
 resource "google_cloud_scheduler_job" "job" {
   for_each = {
     ingest = { schedule = var.ingest_schedule, route = "/scheduler/ingest", deadline = "1800s" }
-    report = { schedule = var.report_schedule, route = "/scheduler/report", deadline = "900s" }
+    # Weekly (month to date) and monthly (last month) reports: stored in the bucket and sent to the
+    # routed channels with a signed link, once per run and channel (a retry sends nothing new).
+    report-weekly  = { schedule = var.report_weekly_schedule, route = "/scheduler/report/weekly", deadline = "900s" }
+    report-monthly = { schedule = var.report_monthly_schedule, route = "/scheduler/report/monthly", deadline = "900s" }
     # Daily and weekly notification digests whose period ended (retries included, well under 300 s).
     notify-digest = { schedule = var.notify_digest_schedule, route = "/scheduler/notify-digest", deadline = "300s" }
   }

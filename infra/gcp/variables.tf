@@ -99,10 +99,16 @@ variable "ingest_schedule" {
   default     = "30 9 * * *"
 }
 
-variable "report_schedule" {
-  description = "Cron (UTC) of the monthly report: after the invoice month closed (Pacific time) and late rows settled."
+variable "report_weekly_schedule" {
+  description = "Cron (UTC) of the weekly report: the month to date (the whole last month on the 1st), sent to the routed channels with a signed link."
   type        = string
-  default     = "0 12 3 * *"
+  default     = "0 8 * * 1"
+}
+
+variable "report_monthly_schedule" {
+  description = "Cron (UTC) of the monthly report: last month, on the 1st. Rows the billing export adds to the month later show in the month's report downloaded afterwards."
+  type        = string
+  default     = "0 8 1 * *"
 }
 
 variable "notify_digest_schedule" {

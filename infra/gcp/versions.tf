@@ -5,6 +5,11 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.0"
     }
+    # The report link signing key (generated once; see main.tf).
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use costkit_core::flow::messages::{Finding, FindingKind, Severity};
 use costkit_core::flow::notify::{
     collect, dead_letter_key, flush_due, receipt_key, send, DeadLetter, Delivery, Pacing,
-    RetryPolicy,
+    RetryPolicy, MAX_RETRY_AFTER,
 };
 use costkit_core::local::{MemoryQueue, MemoryState};
 use costkit_core::money::Currency;
@@ -461,6 +461,8 @@ struct Scripted {
     name: String,
     failures: u32,
     retryable: bool,
+    /// The `Retry-After` wait each failure carries.
+    asks: Option<Duration>,
     attempts: Mutex<Vec<(u32, String)>>,
     accepted: Mutex<u32>,
 }
@@ -471,6 +473,7 @@ impl Scripted {
             name: "hook".into(),
             failures,
             retryable,
+            asks: None,
             attempts: Mutex::new(Vec::new()),
             accepted: Mutex::new(0),
         }
@@ -492,6 +495,7 @@ impl Channel for Scripted {
             return Err(SendError {
                 retryable: self.retryable,
                 message: "HTTP 503".into(),
+                retry_after: self.asks,
             });
         }
         *self.accepted.lock().unwrap() += 1;
@@ -553,6 +557,48 @@ fn three_failures_then_success_is_one_delivery_with_backoff() {
         Delivery::Duplicate
     );
     assert_eq!(ch.attempts.lock().unwrap().len(), 4);
+}
+
+#[test]
+fn a_requested_wait_replaces_the_backoff_and_is_capped() {
+    let state = MemoryState::default();
+    let waits = RefCell::new(Vec::new());
+    let sleep = |d: Duration| waits.borrow_mut().push(d);
+    let pacing = Pacing {
+        sleep: &sleep,
+        unit: &|| 1.0,
+    };
+    let now = t("2026-11-27T08:15:00Z");
+    // Throttled twice with `Retry-After: 7`: waits 7 s each time (not the 1 s, 2 s backoff).
+    let mut ch = Scripted::new(2, true);
+    ch.asks = Some(Duration::from_secs(7));
+    let f = finding("f-ra", FindingKind::Anomaly, Severity::Warning, "1");
+    let n = Notice {
+        content: Content::Finding(&f),
+        link: None,
+    };
+    assert_eq!(
+        send(&ch, &n, &state, &policy(), &pacing, None, now).unwrap(),
+        Delivery::Sent
+    );
+    assert_eq!(*waits.borrow(), vec![Duration::from_secs(7); 2]);
+    assert_eq!(ch.attempts.lock().unwrap().len(), 3);
+    // An hour asked for: capped, and the throttled attempts count against the policy's five.
+    waits.borrow_mut().clear();
+    let mut ch = Scripted::new(u32::MAX, true);
+    ch.asks = Some(Duration::from_secs(3600));
+    let f = finding("f-ra2", FindingKind::Anomaly, Severity::Warning, "1");
+    let n = Notice {
+        content: Content::Finding(&f),
+        link: None,
+    };
+    assert_eq!(
+        send(&ch, &n, &state, &policy(), &pacing, None, now).unwrap(),
+        Delivery::DeadLettered
+    );
+    assert_eq!(ch.attempts.lock().unwrap().len(), 5);
+    assert_eq!(*waits.borrow(), vec![MAX_RETRY_AFTER; 4]);
+    assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(60));
 }
 
 #[test]

@@ -97,6 +97,7 @@ impl Channel for SesChannel {
                 Err(SendError {
                     retryable,
                     message: text,
+                    retry_after: None,
                 })
             }
         }

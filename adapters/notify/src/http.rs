@@ -7,7 +7,9 @@ use tokio::runtime::Handle;
 
 /// A JSON-over-HTTP channel. Slack answers `200 ok`, Teams Workflows `202 Accepted`; any 2xx is
 /// success. 408/425/429/5xx and network errors are retryable; other statuses (400 bad payload,
-/// 403/404 revoked webhook, 410 archived channel) are not.
+/// 403/404 revoked webhook, 410 archived channel) are not. A `Retry-After` header on a 429 or
+/// 503 (seconds or an HTTP date; Slack sends it when rate limiting) is passed on with the error,
+/// so the notify flow waits what the receiver asked instead of its own backoff.
 #[derive(Clone, Debug)]
 pub struct HttpChannel {
     name: String,
@@ -108,6 +110,10 @@ impl Channel for HttpChannel {
             if resp.status().is_success() {
                 return Ok(());
             }
+            // Parsed by the same code as the cloud adapters' REST calls.
+            let wait = matches!(status, 429 | 503)
+                .then(|| costkit_rest::retry_after(resp.headers()))
+                .flatten();
             let body: String = resp
                 .text()
                 .await
@@ -117,7 +123,7 @@ impl Channel for HttpChannel {
                 .collect();
             let message = format!("channel `{name}`: HTTP {status}: {}", body.trim());
             Err(if SendError::status_is_retryable(status) {
-                SendError::retryable(message)
+                SendError::retryable(message).with_retry_after(wait)
             } else {
                 SendError::permanent(message)
             })

@@ -40,6 +40,8 @@ struct Request {
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
     accepted: bool,
+    /// When it arrived.
+    at: std::time::Instant,
 }
 
 #[derive(Clone, Default)]
@@ -60,17 +62,28 @@ impl Receiver {
 }
 
 /// `/flaky/*` fails its first three requests with 503, `/down/*` always answers 503, `/gone/*`
-/// 404, `/teams/*` 202 (as Teams Workflows does), anything else `200 ok` (as Slack does).
+/// 404, `/teams/*` 202 (as Teams Workflows does), `/throttled/*` answers its first request 429
+/// with `Retry-After: 1` and `/throttled-date/*` 429 with `Retry-After` an HTTP date 2 s ahead
+/// (as Slack's rate limiter does), anything else `200 ok` (as Slack does).
 async fn receive(
     State(r): State<Receiver>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, HeaderMap, &'static str) {
     let path = uri.path().to_string();
     let mut log = r.log.lock().unwrap();
     let before = log.iter().filter(|x| x.path == path).count();
-    let status = if path.starts_with("/flaky/") && before < 3 || path.starts_with("/down/") {
+    let mut answer = HeaderMap::new();
+    let status = if path.starts_with("/throttled/") && before == 0 {
+        answer.insert("retry-after", "1".parse().unwrap());
+        StatusCode::TOO_MANY_REQUESTS
+    } else if path.starts_with("/throttled-date/") && before == 0 {
+        let at = Utc::now() + chrono::Duration::seconds(2);
+        let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        answer.insert("retry-after", date.parse().unwrap());
+        StatusCode::TOO_MANY_REQUESTS
+    } else if path.starts_with("/flaky/") && before < 3 || path.starts_with("/down/") {
         StatusCode::SERVICE_UNAVAILABLE
     } else if path.starts_with("/gone/") {
         StatusCode::NOT_FOUND
@@ -87,8 +100,13 @@ async fn receive(
             .collect(),
         body: body.to_vec(),
         accepted: status.is_success(),
+        at: std::time::Instant::now(),
     });
-    (status, if status.is_success() { "ok" } else { "no" })
+    (
+        status,
+        answer,
+        if status.is_success() { "ok" } else { "no" },
+    )
 }
 
 struct Server {
@@ -371,6 +389,57 @@ fn a_receiver_failing_three_times_gets_exactly_one_delivery() {
         Delivery::Duplicate
     );
     assert_eq!(s.receiver.requests("/flaky/1").len(), 4);
+}
+
+/// Slack, Teams and a webhook each answer 429 once with `Retry-After`: the flow waits what was
+/// asked (1 s, or until the HTTP date) instead of its millisecond backoff, the throttled request
+/// counts as an attempt, and the message is delivered exactly once.
+#[test]
+fn a_throttled_receiver_is_retried_after_the_wait_it_asked_for() {
+    let s = server();
+    for (kind, path, secret) in [
+        (ChannelKind::Slack, "/throttled/slack", None),
+        (ChannelKind::Teams, "/throttled/teams", None),
+        (ChannelKind::Webhook, "/throttled/hook", Some("k")),
+        (ChannelKind::Webhook, "/throttled-date/hook", Some("k")),
+    ] {
+        let ch = s.channel(kind, path, secret);
+        let state = MemoryState::default();
+        let f = finding(&format!("throttled-{}", path.replace('/', "-")));
+        let waits = Mutex::new(Vec::new());
+        let sleep = |d: Duration| {
+            waits.lock().unwrap().push(d);
+            std::thread::sleep(d);
+        };
+        let pacing = Pacing {
+            sleep: &sleep,
+            unit: &fastrand_unit,
+        };
+        let d = send(&ch, &notice(&f), &state, &fast(), &pacing, None, Utc::now()).unwrap();
+        assert_eq!(d, Delivery::Sent, "{path}");
+        let got = s.receiver.requests(path);
+        assert_eq!(got.len(), 2, "{path}: the 429, then the accepted one");
+        assert_eq!(got.iter().filter(|r| r.accepted).count(), 1, "{path}");
+        assert!(!got[0].accepted);
+        assert_eq!(
+            got[0].headers["idempotency-key"], got[1].headers["idempotency-key"],
+            "{path}"
+        );
+        let waits = waits.lock().unwrap().clone();
+        assert_eq!(waits.len(), 1, "{path}: one wait, between the two attempts");
+        let gap = got[1].at - got[0].at;
+        if path.starts_with("/throttled-date/") {
+            // An HTTP date has whole seconds: 1 to 2 s from the moment it was read.
+            assert!(
+                waits[0] >= Duration::from_secs(1) && waits[0] <= Duration::from_secs(2),
+                "{path}: {waits:?}"
+            );
+        } else {
+            assert_eq!(waits[0], Duration::from_secs(1), "{path}");
+        }
+        // The wait really happened (the policy's own backoff is at most 20 ms).
+        assert!(gap >= waits[0], "{path}: {gap:?} < {:?}", waits[0]);
+    }
 }
 
 #[test]

@@ -11,8 +11,10 @@
 //! | `notify` | queue `costkit-findings` | finding → the channels of the routing file `config/notify.yaml` (Slack, Teams, webhooks, SMTP, the alerts queue; without the file, the alerts queue), once per channel |
 //! | `notify-digest` | timer (daily) | the daily/weekly digests whose period ended |
 //! | `export` | queue `costkit-exports` (Event Grid `BlobCreated`) | a cost export run's `manifest.json` → one normalize job, a part per data file |
-//! | `report` | HTTP `GET /api/reports/{file}` | the shared report router (`costkit-http`) |
-//! | `report-scheduled` | timer (monthly) | the month's CSV report written to `reports/` in the container |
+//! | `report` | HTTP `GET /api/reports/{file}` (function key) | the shared report router (`costkit-http`) |
+//! | `report-link` | HTTP `GET /api/link/reports/{file}` (no function key) | signed links only (the links emails and chat messages carry): anything unsigned answers 401 |
+//! | `report-weekly` | timer (Mondays) | the month to date's report (HTML, CSV) written to `reports/weekly/` and sent to the routed channels with a signed 7-day link, once per week and channel |
+//! | `report-monthly` | timer (the 1st) | last month's report, the same way, under `reports/monthly/` |
 //!
 //! Each step is the shell-neutral code of `costkit-shell` over the ports of `costkit-azure`; this
 //! crate only parses the host's payloads and wires the ports. A failed queue invocation answers
@@ -42,6 +44,7 @@ use costkit_core::store::CostStore;
 use costkit_http::{ApiConfig, Auth, SharedStore};
 use costkit_shell::consume::{run_body, settle, Consumed, Ports, StepSettings};
 use costkit_shell::notify::NotifySettings;
+use costkit_shell::report::{self, ReportCadence, ScheduledReportEnv};
 use serde_json::{json, Map, Value};
 use tokio::runtime::Handle;
 
@@ -93,6 +96,15 @@ pub struct Config {
     pub report_auth: Option<String>,
     /// `COSTKIT_REPORT_API_KEYS`: `{"keys":[{"id","sha256"}]}`.
     pub report_api_keys: Option<String>,
+    /// `COSTKIT_REPORT_BASE_URL`: where signed report links point, the `report-link` function's
+    /// base (`https://<app>.azurewebsites.net/api/link`). Scheduled reports need it.
+    pub report_base_url: Option<String>,
+    /// `COSTKIT_REPORT_SIGNING_KEY` (a Key Vault reference): signs the links in messages and
+    /// scheduled reports, and the report functions accept links signed with it. Scheduled reports
+    /// need it. Its `Debug` shows no key. An unusable value (shorter than 32 bytes, an
+    /// unresolved Key Vault reference) is kept as its error: logged at start, no links, and the
+    /// report runs fail with it, while everything else runs.
+    pub signing_key: report::LinkKey,
 }
 
 use costkit_shell::env_var as var;
@@ -118,6 +130,8 @@ impl Default for Config {
             notify_dead_letter_queue: "costkit-notify-dead-letter".into(),
             report_auth: None,
             report_api_keys: None,
+            report_base_url: None,
+            signing_key: Ok(None),
         }
     }
 }
@@ -163,6 +177,14 @@ impl Config {
                 .unwrap_or(d.notify_dead_letter_queue),
             report_auth: var("COSTKIT_REPORT_AUTH"),
             report_api_keys: var("COSTKIT_REPORT_API_KEYS"),
+            report_base_url: report::base_url(
+                report::BASE_URL_VAR,
+                var(report::BASE_URL_VAR).as_deref(),
+            )?,
+            signing_key: report::link_key(
+                report::SIGNING_KEY_VAR,
+                var(report::SIGNING_KEY_VAR).as_deref(),
+            ),
         })
     }
 }
@@ -254,7 +276,8 @@ impl App {
     }
 
     /// The notify step's settings: the routing file in the container, secrets from app settings
-    /// (Key Vault references), dead letters to the notification dead-letter queue.
+    /// (Key Vault references), dead letters to the notification dead-letter queue, and the
+    /// report link's base URL and signing key.
     pub fn notify_settings(&self) -> NotifySettings {
         let mut s = NotifySettings::new(
             &self.config.notify_routes_key,
@@ -262,6 +285,9 @@ impl App {
             costkit_shell::notify::env_secrets(),
         );
         s.dead_letters = Some(Arc::new(self.queue(&self.config.notify_dead_letter_queue)));
+        s.report_base_url = self.config.report_base_url.clone();
+        s.signing_key = self.config.signing_key.clone().ok().flatten();
+        s.signing_key_setting = report::SIGNING_KEY_VAR.to_string();
         s
     }
 
@@ -325,7 +351,8 @@ pub const HTTP_OUTPUT: &str = "res";
 /// Every function this handler serves and its trigger type (the folders under `app/`).
 pub const FUNCTIONS: &[(&str, &str)] = &[
     ("ingest", "timerTrigger"),
-    ("report-scheduled", "timerTrigger"),
+    ("report-weekly", "timerTrigger"),
+    ("report-monthly", "timerTrigger"),
     ("notify-digest", "timerTrigger"),
     ("normalize", "queueTrigger"),
     ("budget-check", "queueTrigger"),
@@ -333,7 +360,11 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("notify", "queueTrigger"),
     ("export", "queueTrigger"),
     ("report", "httpTrigger"),
+    ("report-link", "httpTrigger"),
 ];
+
+/// The one HTTP function without a function key: it serves signed links only.
+pub const LINK_FUNCTION: &str = "report-link";
 
 async fn invoke(
     State(app): State<App>,
@@ -343,9 +374,10 @@ async fn invoke(
     let now = req.utc_now().unwrap_or_else(Utc::now);
     let result = match function.as_str() {
         "ingest" => ingest(&app, &req, now).await,
-        "report-scheduled" => report_scheduled(&app, now).await,
+        "report-weekly" => report_scheduled(&app, ReportCadence::Weekly, now).await,
+        "report-monthly" => report_scheduled(&app, ReportCadence::Monthly, now).await,
         "notify-digest" => notify_digest(&app, now).await,
-        "report" => return report(&app, &req).await,
+        "report" | LINK_FUNCTION => return report(&app, &function, &req, now).await,
         "normalize" | "budget-check" | "anomaly" | "notify" | "export" => {
             return queue_function(&app, &function, &req, now).await
         }
@@ -497,20 +529,40 @@ async fn export_event(app: &App, text: &str, now: DateTime<Utc>) -> Result<Value
     .await
 }
 
-/// The report authentication the settings ask for.
-pub fn report_auth(config: &Config) -> anyhow::Result<Auth> {
-    costkit_shell::report::report_auth(
-        config.report_auth.as_deref(),
-        config.report_api_keys.as_deref(),
-    )
+/// The report authentication of `function`: for `report` what the settings ask for, accepting
+/// links signed with the signing key too; for `report-link` (no function key at the host) signed
+/// links only, so without a signing key it refuses everything.
+pub fn report_auth(config: &Config, function: &str) -> anyhow::Result<Auth> {
+    let auth = if function == LINK_FUNCTION {
+        Auth::api_keys([])
+    } else {
+        report::report_auth(
+            config.report_auth.as_deref(),
+            config.report_api_keys.as_deref(),
+        )?
+    };
+    Ok(match &config.signing_key {
+        Ok(Some(key)) => auth.with_signing_key(key.clone()),
+        _ => auth,
+    })
 }
 
-fn report_router(app: &App) -> Result<Router, FlowError> {
-    let auth = report_auth(&app.config).map_err(|e| FlowError::Invalid(e.to_string()))?;
-    Ok(costkit_http::router(
-        Arc::new(SharedStore::new(app.store())),
-        ApiConfig::new(auth),
-    ))
+/// The report API settings of `function` at the invocation's time `now` (the host's
+/// `sys.UtcNow`: link expiry is checked against it).
+pub fn report_api_config(
+    app: &App,
+    function: &str,
+    now: DateTime<Utc>,
+) -> Result<ApiConfig, FlowError> {
+    let auth = report_auth(&app.config, function).map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let mut api = ApiConfig::new(auth);
+    api.clock = Arc::new(move || now);
+    Ok(api)
+}
+
+/// The shared report router over the table store with `api`.
+pub fn report_router(app: &App, api: ApiConfig) -> Router {
+    costkit_http::router(Arc::new(SharedStore::new(app.store())), api)
 }
 
 /// Calls the report router in process; returns status, headers and body text.
@@ -539,12 +591,22 @@ async fn call_router(
 }
 
 /// The HTTP-triggered report download: the host's request is replayed on the shared router
-/// (path after the `/api` route prefix; `Accept-Encoding` dropped so the body stays text).
-async fn report(app: &App, req: &InvocationRequest) -> Response {
+/// (path after the `/api` route prefix, and `/link` for signed links; `Accept-Encoding` dropped
+/// so the body stays text).
+async fn report(
+    app: &App,
+    function: &str,
+    req: &InvocationRequest,
+    now: DateTime<Utc>,
+) -> Response {
     let result = async {
         let http = req.http(HTTP_BINDING)?;
         let url = reqwest_url(&http.url)?;
-        let path = url.strip_prefix("/api").unwrap_or(&url).to_string();
+        let mut path = url.strip_prefix("/api").unwrap_or(&url);
+        if function == LINK_FUNCTION {
+            path = path.strip_prefix("/link").unwrap_or(path);
+        }
+        let path = path.to_string();
         let mut b = axum::http::Request::builder()
             .method(http.method.as_str())
             .uri(path);
@@ -556,14 +618,18 @@ async fn report(app: &App, req: &InvocationRequest) -> Response {
         let request = b
             .body(axum::body::Body::from(http.body.clone()))
             .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
-        call_router(report_router(app)?, request).await
+        call_router(
+            report_router(app, report_api_config(app, function, now)?),
+            request,
+        )
+        .await
     }
     .await;
     match result {
         Ok((status, headers, body)) => {
             Json(InvocationResponse::http(HTTP_OUTPUT, status, headers, body)).into_response()
         }
-        Err(e) => failure("report", &e),
+        Err(e) => failure(function, &e),
     }
 }
 
@@ -579,15 +645,32 @@ fn reqwest_url(url: &str) -> Result<String, FlowError> {
     })
 }
 
-/// The scheduled report (timer): the month to date's CSV report (last month's on the 1st),
-/// written to `reports/<YYYY-MM>.csv` in the container.
-async fn report_scheduled(app: &App, now: DateTime<Utc>) -> Result<Value, FlowError> {
-    costkit_shell::report::scheduled_report(
-        Arc::new(SharedStore::new(app.store())),
-        Arc::new(app.blobs()),
-        now,
-    )
-    .await
+/// The scheduled weekly or monthly report (timer; `costkit_shell::report::scheduled_report_run`):
+/// the month's report rendered to `reports/<cadence>/<run>/` in the container and sent to the
+/// routed channels (the alerts queue without a routing file) with a link signed for 7 days, once
+/// per run and channel. Without `COSTKIT_REPORT_BASE_URL` or `COSTKIT_REPORT_SIGNING_KEY` it
+/// fails naming the setting, before anything is rendered.
+async fn report_scheduled(
+    app: &App,
+    cadence: ReportCadence,
+    now: DateTime<Utc>,
+) -> Result<Value, FlowError> {
+    if let Err(why) = &app.config.signing_key {
+        return Err(FlowError::Invalid(why.clone()));
+    }
+    let ports = app.ports();
+    let engines = report::engines(ports.blobs.clone(), &app.config.monitors_key)
+        .await
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let env = ScheduledReportEnv {
+        store: Arc::new(SharedStore::new(app.store())),
+        blobs: ports.blobs,
+        state: ports.state,
+        alerts: Some(ports.alerts),
+        settings: ports.notify,
+        engines,
+    };
+    report::scheduled_report_run(env, cadence, now).await
 }
 
 /// The digest run (timer, daily): every daily or weekly digest whose period ended is sent.

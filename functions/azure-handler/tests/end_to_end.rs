@@ -5,7 +5,7 @@
 //! timer → ingest (token, two ActualCost pages via nextLink, one AmortizedCost page) → normalize
 //! queue → normalize (Table store loaded) → budget and anomaly queues → budget check (finding)
 //! and anomaly → findings queue → notify (alerts queue, once) → report download over the HTTP
-//! trigger, and the scheduled report; plus a poison message and a throttled Cost Management, and
+//! trigger, and the report timer failing clearly without its settings; plus a poison message and a throttled Cost Management, and
 //! a routing file (`config/notify.yaml` in the container) sending findings to a signed webhook on
 //! a local receiver once however often the queue delivers them, and a daily digest.
 
@@ -421,18 +421,22 @@ fn schedule_to_report_on_azurite() {
         "{csv}"
     );
 
-    // 6. The scheduled report lands in the container.
+    // 6. The monthly report timer without a report base URL (this app has none): it fails naming
+    //    the setting, before anything is rendered or sent (tests/scheduled_report.rs runs it
+    //    configured).
     let (status, out) = w.invoke(
-        "report-scheduled",
-        timer_payload("report-scheduled", "2026-03-15T09:00:00Z"),
+        "report-monthly",
+        timer_payload("report-monthly", "2026-04-01T08:00:00Z"),
     );
-    assert_eq!(status, 200, "{out}");
-    let stored = String::from_utf8(blobs.get_bytes("reports/2026-03.csv").expect("report blob"))
-        .expect("utf8");
+    assert_eq!(status, 500, "{out}");
     assert!(
-        stored.contains("\ntotal,,,,USD,billed,37.4000000001\n"),
-        "{stored}"
+        out["Logs"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("COSTKIT_REPORT_BASE_URL"),
+        "{out}"
     );
+    assert!(blobs.list("reports/").expect("list").is_empty());
 }
 
 #[test]

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use costkit_azure_handler::{FUNCTIONS, HTTP_BINDING, HTTP_OUTPUT, QUEUE_BINDING, TIMER_BINDING};
+use costkit_azure_handler::{
+    FUNCTIONS, HTTP_BINDING, HTTP_OUTPUT, LINK_FUNCTION, QUEUE_BINDING, TIMER_BINDING,
+};
 use serde_json::Value;
 
 fn app_dir() -> PathBuf {
@@ -82,10 +84,17 @@ fn every_function_has_its_trigger_and_binding_names() {
                 assert!(bindings.iter().any(|b| b["type"] == "http"
                     && b["direction"] == "out"
                     && b["name"] == HTTP_OUTPUT));
-                assert_ne!(
-                    input["authLevel"], "anonymous",
-                    "{name}: not open to the internet"
-                );
+                if *name == LINK_FUNCTION {
+                    // No function key (a link in an email cannot carry one): the handler serves
+                    // signed links only on it (tests/scheduled_report.rs checks 401 unsigned).
+                    assert_eq!(input["authLevel"], "anonymous", "{name}");
+                    assert_eq!(input["route"], "link/reports/{file}", "{name}");
+                } else {
+                    assert_ne!(
+                        input["authLevel"], "anonymous",
+                        "{name}: not open to the internet"
+                    );
+                }
             }
         }
     }

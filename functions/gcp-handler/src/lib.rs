@@ -3,7 +3,8 @@
 //! | route | caller | does |
 //! |---|---|---|
 //! | `POST /scheduler/ingest` | Cloud Scheduler (daily; body `{"start","end"}` for a backfill) | billing export in BigQuery → raw pages → `normalize` topic |
-//! | `POST /scheduler/report` | Cloud Scheduler (monthly) | the month's CSV report written to `reports/` in the bucket |
+//! | `POST /scheduler/report/weekly` | Cloud Scheduler (Mondays) | the month to date's report (HTML, CSV) written to `reports/weekly/` in the bucket and sent to the routed channels with a signed 7-day link, once per week and channel |
+//! | `POST /scheduler/report/monthly` | Cloud Scheduler (the 1st) | last month's report, the same way, under `reports/monthly/` |
 //! | `POST /scheduler/notify-digest` | Cloud Scheduler (daily) | the daily/weekly notification digests whose period ended |
 //! | `POST /pubsub/normalize` | push subscription on the normalize topic | one part → FOCUS Parquet, staged aggregates; the last part loads the store → `data_updated` topic |
 //! | `POST /pubsub/budget-check` | push subscription on the data-updated topic | budgets → findings topic |
@@ -57,6 +58,7 @@ use costkit_http::ApiConfig;
 use costkit_shell::consume::{run_body, settle, Consumed, OpenEach, Ports, StepSettings, STEPS};
 use costkit_shell::env_var as var;
 use costkit_shell::notify::NotifySettings;
+use costkit_shell::report::{self, ReportCadence, ScheduledReportEnv};
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
@@ -70,7 +72,7 @@ pub const CHANNEL: &str = "pubsub";
 pub const BUDGET_NOTIFICATION: &str = "budget-notification";
 
 /// Settings (environment variables of the Cloud Run service; defaults match `infra/gcp`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// `COSTKIT_FIRESTORE_DATABASE` (default `(default)`).
     pub firestore_database: String,
@@ -114,6 +116,15 @@ pub struct Config {
     /// Push authentication: `COSTKIT_PUSH_AUDIENCE`, `COSTKIT_PUSH_SERVICE_ACCOUNT`,
     /// `COSTKIT_PUSH_JWKS_URL`. Unset: the platform is trusted (the service requires IAM).
     pub push: Option<PushAuthConfig>,
+    /// `COSTKIT_REPORT_BASE_URL`: where signed report links point (the service's URL).
+    /// Scheduled reports need it.
+    pub report_base_url: Option<String>,
+    /// `COSTKIT_REPORT_SIGNING_KEY` (a Secret Manager secret exposed as a variable): signs the
+    /// links in messages and scheduled reports, and the report routes accept links signed with
+    /// it. Scheduled reports need it. Its `Debug` shows no key. An unusable value (shorter than
+    /// 32 bytes) is kept as its error: logged at start, no links, and the report runs fail with
+    /// it, while everything else runs.
+    pub signing_key: report::LinkKey,
 }
 
 impl Default for Config {
@@ -135,6 +146,8 @@ impl Default for Config {
             report_auth: None,
             report_api_keys: None,
             push: None,
+            report_base_url: None,
+            signing_key: Ok(None),
         }
     }
 }
@@ -170,6 +183,14 @@ impl Config {
             report_auth: var("COSTKIT_REPORT_AUTH"),
             report_api_keys: var("COSTKIT_REPORT_API_KEYS"),
             push,
+            report_base_url: report::base_url(
+                report::BASE_URL_VAR,
+                var(report::BASE_URL_VAR).as_deref(),
+            )?,
+            signing_key: report::link_key(
+                report::SIGNING_KEY_VAR,
+                var(report::SIGNING_KEY_VAR).as_deref(),
+            ),
         })
     }
 }
@@ -242,7 +263,7 @@ impl Wiring {
 
 /// The notify step's settings for `config`: the routing file in the bucket, secrets from the
 /// environment (Cloud Run fills the variables from Secret Manager), dead letters to
-/// `dead_letters` (the notification dead-letter topic).
+/// `dead_letters` (the notification dead-letter topic), the report link's base URL and key.
 pub fn notify_settings(config: &Config, dead_letters: Option<Arc<dyn Queue>>) -> NotifySettings {
     let mut s = NotifySettings::new(
         &config.notify_routes_key,
@@ -250,6 +271,9 @@ pub fn notify_settings(config: &Config, dead_letters: Option<Arc<dyn Queue>>) ->
         costkit_shell::notify::env_secrets(),
     );
     s.dead_letters = dead_letters;
+    s.report_base_url = config.report_base_url.clone();
+    s.signing_key = config.signing_key.clone().ok().flatten();
+    s.signing_key_setting = report::SIGNING_KEY_VAR.to_string();
     s
 }
 
@@ -306,27 +330,41 @@ impl App {
     }
 }
 
-/// The service's router: the Cloud Scheduler and Pub/Sub routes, and the shared report router
-/// (its authentication, engines, FOCUS downloads) for everything else. Reads the monitors file
-/// once, so call it at start-up.
-pub async fn router(app: App) -> anyhow::Result<Router> {
+/// The report API settings of the service: the authentication the settings ask for (accepting
+/// links signed with the signing key), the engines, the bucket's FOCUS files. Reads the monitors
+/// file once, so call it at start-up.
+pub async fn api_config(app: &App) -> anyhow::Result<ApiConfig> {
     let c = &app.config;
-    let auth =
-        costkit_shell::report::report_auth(c.report_auth.as_deref(), c.report_api_keys.as_deref())?;
+    let mut auth = report::report_auth(c.report_auth.as_deref(), c.report_api_keys.as_deref())?;
+    if let Ok(Some(key)) = &c.signing_key {
+        auth = auth.with_signing_key(key.clone());
+    }
     let ports = &app.wiring.ports;
     let mut api = ApiConfig::new(auth);
-    api.engines = costkit_shell::report::engines(ports.blobs.clone(), &c.monitors_key).await?;
+    api.engines = report::engines(ports.blobs.clone(), &c.monitors_key).await?;
     api.blobs = Some(ports.blobs.clone());
     // Slice owners: a month's FOCUS prefix holds every daily re-delivery.
     api.state = Some(ports.state.clone());
-    let reports = costkit_http::router(Arc::new(OpenEach(ports.store.clone())), api);
+    Ok(api)
+}
+
+/// The service's router: the Cloud Scheduler and Pub/Sub routes, and the shared report router
+/// ([`api_config`]) for everything else. Call it at start-up.
+pub async fn router(app: App) -> anyhow::Result<Router> {
+    let api = api_config(&app).await?;
+    Ok(router_with(app, api))
+}
+
+/// The service's router with the report API settings `api` (tests fix its clock).
+pub fn router_with(app: App, api: ApiConfig) -> Router {
+    let reports = costkit_http::router(Arc::new(OpenEach(app.wiring.ports.store.clone())), api);
     let triggers = Router::new()
         .route("/scheduler/ingest", post(scheduler_ingest))
-        .route("/scheduler/report", post(scheduler_report))
+        .route("/scheduler/report/{cadence}", post(scheduler_report))
         .route("/scheduler/notify-digest", post(scheduler_notify_digest))
         .route("/pubsub/{step}", post(push))
         .with_state(app);
-    Ok(triggers.merge(reports))
+    triggers.merge(reports)
 }
 
 /// An error answer: the status and `{"error": "..."}`.
@@ -424,17 +462,39 @@ async fn scheduler_ingest(State(app): State<App>, headers: HeaderMap, body: Byte
     answer("ingest", result)
 }
 
-/// The scheduled report (monthly): `reports/<YYYY-MM>.csv` in the bucket.
-async fn scheduler_report(State(app): State<App>, headers: HeaderMap) -> Response {
+/// The scheduled weekly or monthly report (`/scheduler/report/weekly`, `…/monthly`;
+/// `costkit_shell::report::scheduled_report_run`): the month's report rendered to
+/// `reports/<cadence>/<run>/` in the bucket and sent to the routed channels (the alerts topic
+/// without a routing file) with a link signed for 7 days, once per run and channel (a retried
+/// attempt has the same schedule time, so the same run). Without `COSTKIT_REPORT_BASE_URL` or
+/// `COSTKIT_REPORT_SIGNING_KEY` it answers 400 naming the setting, before anything is rendered.
+async fn scheduler_report(
+    State(app): State<App>,
+    Path(cadence): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = authorize(&app, &headers, "report").await {
         return r;
     }
-    let ports = &app.wiring.ports;
-    let result = costkit_shell::report::scheduled_report(
-        Arc::new(OpenEach(ports.store.clone())),
-        ports.blobs.clone(),
-        schedule_time(&headers),
-    )
+    let result = async {
+        let cadence = ReportCadence::parse(&cadence)?;
+        if let Err(why) = &app.config.signing_key {
+            return Err(FlowError::Invalid(why.clone()));
+        }
+        let p = app.wiring.ports.clone();
+        let engines = report::engines(p.blobs.clone(), &app.config.monitors_key)
+            .await
+            .map_err(|e| FlowError::Invalid(e.to_string()))?;
+        let env = ScheduledReportEnv {
+            store: Arc::new(OpenEach(p.store.clone())),
+            blobs: p.blobs,
+            state: p.state,
+            alerts: Some(p.alerts),
+            settings: p.notify,
+            engines,
+        };
+        report::scheduled_report_run(env, cadence, schedule_time(&headers)).await
+    }
     .await;
     answer("scheduled report", result)
 }

@@ -6,8 +6,8 @@
 //!
 //! Cloud Scheduler request → ingest (BigQuery, two pages) → normalize topic → push → Firestore
 //! store loaded → data-updated topic → push to budget check and to anomaly → findings topic →
-//! push → notify → alerts topic (pulled here) → report download and the scheduled report. Then
-//! the same normalize message published again changes nothing.
+//! push → notify → alerts topic (pulled here) → report download, and the report job refusing to
+//! run without its settings. Then the same normalize message published again changes nothing.
 //!
 //! The clock: Pub/Sub's `publishTime` is the budget check's clock, so the billing rows are in
 //! the current month (all on its 1st), and the scheduler request's time is that month's 15th.
@@ -274,19 +274,20 @@ async fn schedule_to_report_on_the_emulators() {
         .expect("report");
     assert_eq!(unauthorized.status(), 401);
 
-    // 6. The scheduled report (on the 15th: this month) lands in the bucket.
+    // 6. The monthly report job: this service has no report base URL, so it answers 400 naming
+    //    the setting and renders nothing (tests/scheduled_report.rs runs it configured).
     let resp = http
-        .post(format!("{base}/scheduler/report"))
+        .post(format!("{base}/scheduler/report/monthly"))
         .header("x-cloudscheduler-scheduletime", &schedule_time)
         .send()
         .await
         .expect("scheduled report");
-    assert_eq!(resp.status(), 200);
-    let (b, key) = (blobs.clone(), format!("reports/{period}.csv"));
-    let stored = off_runtime(move || b.get_bytes(&key))
-        .await
-        .expect("report blob");
-    assert!(String::from_utf8_lossy(&stored).contains("\ntotal,,,,USD,billed,37.4000000001\n"));
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.expect("text");
+    assert!(text.contains("COSTKIT_REPORT_BASE_URL"), "{text}");
+    let b = blobs.clone();
+    let stored = off_runtime(move || b.list("reports/")).await.expect("list");
+    assert!(stored.is_empty(), "{stored:?}");
 
     // 7. The normalize message published again (a redelivery): nothing changes, no new alert.
     let job = eventually(10, "the job on the watching subscription", || {

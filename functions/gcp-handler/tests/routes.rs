@@ -129,19 +129,28 @@ fn schedule_to_report_with_local_ports() {
     );
     assert_eq!(closed.status, 401, "no key, no report");
 
-    // 6. The scheduled report lands in the bucket.
+    // 6. The monthly report job without a report base URL (this service has none): 400 naming
+    //    the setting, nothing rendered (tests/scheduled_report.rs runs it configured).
     let s = w.scheduler(
-        "/scheduler/report",
+        "/scheduler/report/monthly",
         "costkit-report-monthly",
-        "2026-03-15T09:00:00Z",
+        "2026-04-01T08:00:00Z",
         "",
         None,
     );
-    assert_eq!(s.status, 200, "{}", s.text);
-    assert_eq!(s.json()["report"], "reports/2026-03.csv");
-    let stored =
-        String::from_utf8(w.blobs.get_bytes("reports/2026-03.csv").expect("report")).expect("utf8");
-    assert!(stored.contains("\ntotal,,,,USD,billed,37.4000000001\n"));
+    assert_eq!(s.status, 400, "{}", s.text);
+    assert!(s.text.contains("COSTKIT_REPORT_BASE_URL"), "{}", s.text);
+    assert!(w.blobs.list("reports/").expect("list").is_empty());
+    // An unknown cadence is refused.
+    let s = w.scheduler(
+        "/scheduler/report/daily",
+        "costkit-report-daily",
+        "2026-04-01T08:00:00Z",
+        "",
+        None,
+    );
+    assert_eq!(s.status, 400, "{}", s.text);
+    assert!(s.text.contains("`weekly` or `monthly`"), "{}", s.text);
 }
 
 #[test]
@@ -289,7 +298,12 @@ fn replay_scheduler(w: &World, name: &str) -> Answer {
 
 #[test]
 fn the_sample_requests_are_what_the_routes_accept() {
-    let w = world();
+    // Configured for scheduled reports (the link's base URL and signing key).
+    let w = world_with(costkit_gcp_handler::Config {
+        report_base_url: Some("https://costkit-123456789012.europe-west1.run.app".into()),
+        signing_key: Ok(Some(costkit_http::SigningKey::new(vec![7u8; 32]))),
+        ..costkit_gcp_handler::Config::default()
+    });
     let daily = replay_scheduler(&w, "scheduler-ingest-daily.json");
     assert_eq!(daily.status, 200, "{}", daily.text);
     assert_eq!(daily.json()["jobs"].as_array().map(Vec::len), Some(1));
@@ -304,14 +318,29 @@ fn the_sample_requests_are_what_the_routes_accept() {
             200
         );
     });
-    let report = replay_scheduler(&w, "scheduler-report-monthly.json");
-    assert_eq!(report.status, 200, "{}", report.text);
-    assert_eq!(
-        report.json()["report"],
-        "reports/2026-03.csv",
-        "on April 1st: March"
-    );
-
+    for (sample, cadence, id) in [
+        (
+            "scheduler-report-monthly.json",
+            "monthly",
+            "report-monthly-2026-03",
+        ),
+        (
+            "scheduler-report-weekly.json",
+            "weekly",
+            "report-weekly-2026-03-30",
+        ),
+    ] {
+        let report = replay_scheduler(&w, sample);
+        assert_eq!(report.status, 200, "{sample}: {}", report.text);
+        let out = report.json();
+        assert_eq!(out["report"], id, "{sample}: {out}");
+        assert_eq!(out["period"], "2026-03", "on April 1st: March");
+        // No routing file: the alerts topic got it.
+        assert_eq!(out["deliveries"], json!({"pubsub": "sent"}), "{out}");
+        let html = out["html"].as_str().expect("html key");
+        assert!(html.starts_with(&format!("reports/{cadence}/")), "{html}");
+        assert!(w.blobs.get_bytes(html).is_ok(), "{html}");
+    }
     let decode = |name: &str| {
         let env = sample(name);
         let parsed: PushEnvelope = serde_json::from_value(env.clone()).expect("envelope");

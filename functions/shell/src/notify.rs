@@ -77,6 +77,13 @@ pub struct NotifySettings {
     pub report_base_url: Option<String>,
     /// The report signing key: (the setting that names it, for errors; its secret id).
     pub signing_key_secret: Option<(String, String)>,
+    /// The report signing key itself, when the shell already holds it (Azure and Google Cloud
+    /// read it from an app setting / variable that Key Vault or Secret Manager fills); it wins
+    /// over [`signing_key_secret`](Self::signing_key_secret).
+    pub signing_key: Option<SigningKey>,
+    /// The setting a missing signing key is reported under (`COSTKIT_SIGNING_KEY_SECRET_ARN` on
+    /// AWS, `COSTKIT_REPORT_SIGNING_KEY` on Azure and Google Cloud).
+    pub signing_key_setting: String,
     /// Platform channels (SNS by ARN, SES), tried before the cloud-neutral ones.
     pub platform: Option<Arc<dyn PlatformChannels>>,
 }
@@ -91,6 +98,8 @@ impl NotifySettings {
             dead_letters: None,
             report_base_url: None,
             signing_key_secret: None,
+            signing_key: None,
+            signing_key_setting: "COSTKIT_SIGNING_KEY_SECRET_ARN".to_string(),
             platform: None,
         }
     }
@@ -194,6 +203,7 @@ pub fn load_routes(
         channels.push(ch);
     }
     let signing_key = match &settings.signing_key_secret {
+        _ if settings.signing_key.is_some() => settings.signing_key.clone(),
         Some((setting, id)) => Some(SigningKey::new(
             secrets(id)
                 .map_err(|e| invalid(format!("{setting}: {e}")))?
@@ -517,7 +527,7 @@ pub fn required_link(
             settings
                 .signing_key_secret
                 .as_ref()
-                .map_or("COSTKIT_SIGNING_KEY_SECRET_ARN", |(s, _)| s.as_str())
+                .map_or(settings.signing_key_setting.as_str(), |(s, _)| s.as_str())
         ))
     })?;
     let path = costkit_http::auth::sign_path(key, path, now.timestamp() + LINK_VALIDITY_SECS);

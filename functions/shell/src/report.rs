@@ -8,7 +8,7 @@ use costkit_core::analysis::anomaly::monitor::MonitorFile;
 use costkit_core::flow::FlowError;
 use costkit_core::ports::{BlobStore, PortError};
 use costkit_core::report::{EngineConfig, Report, ReportOptions, ReportPeriod, ReportScope};
-use costkit_http::{ApiConfig, Auth, StoreAccess};
+use costkit_http::{Auth, SigningKey, StoreAccess};
 use serde_json::{json, Value};
 
 /// The report authentication for `COSTKIT_REPORT_AUTH` = `mode`: `PLATFORM` trusts the platform
@@ -71,49 +71,60 @@ pub async fn engines(
     Ok(engines)
 }
 
-/// The month a scheduled report at `now` covers: the month to date, or last month on the 1st.
-pub fn scheduled_report_name(now: DateTime<Utc>) -> String {
-    let day = now.date_naive();
-    let month = if day.day() == 1 {
-        day.pred_opt().unwrap_or(day)
-    } else {
-        day
+/// The variable the Azure and Google Cloud shells read the report signing key from (a Key Vault
+/// reference / a Secret Manager secret exposed as a variable). Never logged.
+pub const SIGNING_KEY_VAR: &str = "COSTKIT_REPORT_SIGNING_KEY";
+
+/// The variable holding the report API's public base URL, which signed links start with.
+pub const BASE_URL_VAR: &str = "COSTKIT_REPORT_BASE_URL";
+
+/// The shortest signing key accepted, in bytes (HMAC-SHA256 wants at least its output size).
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
+/// The report signing key held in the setting `setting` (`value`, trimmed): `None` when unset.
+/// A key shorter than [`MIN_SIGNING_KEY_BYTES`] or an unresolved Key Vault reference (Azure
+/// leaves `@Microsoft.KeyVault(...)` in the setting when it cannot read the secret) is an error
+/// naming the setting; the error never contains the value.
+pub fn signing_key(setting: &str, value: Option<&str>) -> anyhow::Result<Option<SigningKey>> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
     };
-    format!("{}.csv", month.format("%Y-%m"))
+    if v.starts_with("@Microsoft.KeyVault(") {
+        anyhow::bail!("{setting}: the Key Vault reference did not resolve (check the app's identity has `Key Vault Secrets User` and the secret exists)");
+    }
+    if v.len() < MIN_SIGNING_KEY_BYTES {
+        anyhow::bail!(
+            "{setting}: the key has {} bytes; use at least {MIN_SIGNING_KEY_BYTES} random bytes (e.g. `openssl rand -hex 32`)",
+            v.len()
+        );
+    }
+    Ok(Some(SigningKey::new(v.as_bytes().to_vec())))
 }
 
-/// The scheduled report: the CSV report of [`scheduled_report_name`] rendered by the shared
-/// router and written to `reports/<YYYY-MM>.csv` in `blobs`.
-pub async fn scheduled_report(
-    store: Arc<dyn StoreAccess>,
-    blobs: Arc<dyn BlobStore>,
-    now: DateTime<Utc>,
-) -> Result<Value, FlowError> {
-    let name = scheduled_report_name(now);
-    // The router is called in process: the platform already authorized the trigger.
-    let router = costkit_http::router(store, ApiConfig::new(Auth::platform_authenticated()));
-    let request = axum::http::Request::builder()
-        .uri(format!("/reports/{name}"))
-        .body(axum::body::Body::empty())
-        .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
-    let resp = tower::ServiceExt::oneshot(router, request)
-        .await
-        .map_err(|e| FlowError::Invalid(format!("report router: {e}")))?;
-    let status = resp.status().as_u16();
-    let body = axum::body::to_bytes(resp.into_body(), 256 << 20)
-        .await
-        .map_err(|e| FlowError::Invalid(format!("report body: {e}")))?;
-    if status != 200 {
-        return Err(FlowError::Invalid(format!(
-            "report {name}: HTTP {status}: {}",
-            String::from_utf8_lossy(&body)
-        )));
+/// The report signing key as the Azure and Google Cloud shells keep it: the key, none, or why the
+/// setting's value is unusable. An unusable key does not stop the process (ingest, budgets and
+/// alerts go on without it): it is logged at start, messages carry no link, the report routes
+/// accept no links, and the scheduled reports fail with the reason.
+pub type LinkKey = Result<Option<SigningKey>, String>;
+
+/// [`signing_key`] as a [`LinkKey`], logging an unusable value (the error, never the value).
+pub fn link_key(setting: &str, value: Option<&str>) -> LinkKey {
+    signing_key(setting, value).map_err(|e| {
+        tracing::error!(error = %e, "report links disabled: messages carry no link, scheduled reports fail");
+        e.to_string()
+    })
+}
+
+/// The report base URL in the setting `setting`: `None` when unset; anything but an absolute
+/// `http(s)://` URL is an error naming the setting.
+pub fn base_url(setting: &str, value: Option<&str>) -> anyhow::Result<Option<String>> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains('?') {
+        anyhow::bail!("{setting}: `{v}` is not an absolute http(s) URL without a query");
     }
-    let key = format!("reports/{name}");
-    let k = key.clone();
-    crate::blocking(move || Ok(blobs.put_bytes(&k, &body, "text/csv")?)).await?;
-    tracing::info!(%key, "scheduled report written");
-    Ok(json!({"report": key}))
+    Ok(Some(v.to_string()))
 }
 
 /// Which scheduled report: the weekly one (Mondays) or the monthly one (the 1st).
@@ -300,20 +311,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scheduled_report_covers_the_month_to_date_or_last_month_on_the_first() {
-        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
-        assert_eq!(
-            scheduled_report_name(at("2026-03-15T09:00:00Z")),
-            "2026-03.csv"
+    fn signing_keys_and_base_urls_are_checked_without_showing_the_key() {
+        assert!(signing_key("K", None).expect("unset").is_none());
+        assert!(signing_key("K", Some("  ")).expect("empty").is_none());
+        let short = signing_key("K", Some("s3cret-but-short")).expect_err("short");
+        assert!(
+            short.to_string().starts_with("K: the key has 16 bytes"),
+            "{short}"
         );
+        assert!(!short.to_string().contains("s3cret"));
+        let kv = signing_key(
+            "K",
+            Some("@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k/)"),
+        )
+        .expect_err("unresolved");
+        assert!(kv.to_string().contains("did not resolve"), "{kv}");
+        assert!(signing_key("K", Some(&"k".repeat(32)))
+            .expect("ok")
+            .is_some());
         assert_eq!(
-            scheduled_report_name(at("2026-03-01T06:00:00Z")),
-            "2026-02.csv"
+            base_url("U", Some("https://x.example/api/link/")).expect("ok"),
+            Some("https://x.example/api/link/".to_string())
         );
-        assert_eq!(
-            scheduled_report_name(at("2026-01-01T06:00:00Z")),
-            "2025-12.csv"
-        );
+        assert!(base_url("U", Some("x.example/api")).is_err());
+        assert!(base_url("U", Some("https://x.example/api?code=1")).is_err());
+        assert!(base_url("U", None).expect("unset").is_none());
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!   SNS FIFO deduplication id), so receivers drop it.
 //! * **Retries.** A retryable failure (network, timeout, 429, 5xx) is retried with exponential
 //!   backoff and full jitter ([`RetryPolicy`]); the wait is injected ([`Pacing`]) so tests do not
-//!   sleep.
+//!   sleep. When the receiver said how long to wait (`Retry-After` on a 429 or 503:
+//!   [`SendError::retry_after`]), that wait is used instead, capped at [`MAX_RETRY_AFTER`]; the
+//!   throttled request still counts as one of the policy's attempts.
 //! * **Dead letter.** After the last attempt, or at once for a permanent failure (400, 403, 404, a
 //!   refused address), a [`DeadLetter`] record goes to `deadletter/<channel>/<id>` in the state
 //!   store and, when given, to the dead-letter queue. The message is then done: the queue does not
@@ -34,6 +36,20 @@ use crate::notify::{
 use crate::ports::{put_once, update_json, Publication, Publisher, Queue, StateStore};
 
 pub use crate::notify::routing::RetryPolicy;
+
+/// The longest wait a receiver's `Retry-After` can impose between two attempts: a receiver asking
+/// for more is retried after this long (and still gets only the policy's attempts), so a
+/// misbehaving endpoint cannot hold the notify step past its platform timeout.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The wait after failed attempt `attempt`: what the receiver asked for (capped at
+/// [`MAX_RETRY_AFTER`]), else the policy's jittered backoff for the random draw `unit`.
+pub fn retry_wait(policy: &RetryPolicy, e: &SendError, attempt: u32, unit: f64) -> Duration {
+    match e.retry_after {
+        Some(asked) => asked.min(MAX_RETRY_AFTER),
+        None => policy.delay(attempt, unit),
+    }
+}
 
 /// What happened to a finding on one channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,12 +186,13 @@ pub fn send(
                     error = %e.message,
                     "notification attempt failed"
                 );
-                let again = e.retryable && attempt < max;
+                let wait = (e.retryable && attempt < max)
+                    .then(|| retry_wait(policy, &e, attempt, (pacing.unit)()));
                 last = e;
-                if !again {
+                let Some(wait) = wait else {
                     break;
-                }
-                (pacing.sleep)(policy.delay(attempt, (pacing.unit)()));
+                };
+                (pacing.sleep)(wait);
             }
         }
     }

@@ -272,6 +272,9 @@ pub struct SendError {
     pub retryable: bool,
     /// What failed. Never contains a secret (webhook URLs are not included).
     pub message: String,
+    /// How long the receiver asked to wait before the next attempt (`Retry-After` on a 429 or
+    /// 503); the notify flow waits that long (capped) instead of its own backoff.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl SendError {
@@ -280,6 +283,7 @@ impl SendError {
         SendError {
             retryable: true,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -288,7 +292,14 @@ impl SendError {
         SendError {
             retryable: false,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same failure with the wait the receiver asked for.
+    pub fn with_retry_after(mut self, wait: Option<std::time::Duration>) -> SendError {
+        self.retry_after = wait;
+        self
     }
 
     /// Whether an HTTP status is worth retrying: 408, 425, 429 and 5xx.
