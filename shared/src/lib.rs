@@ -55,7 +55,7 @@ pub mod rules;
 pub mod store;
 pub mod text;
 pub mod time;
-mod yaml;
+pub mod yaml;
 
 pub use error::{NormalizeError, NormalizeErrorKind};
 pub use focus::FocusRecord;

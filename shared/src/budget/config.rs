@@ -17,7 +17,6 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use thiserror::Error;
 
 use crate::aggregate::CostBasis;
 use crate::focus::{ChargeCategory, ServiceCategory};
@@ -28,29 +27,7 @@ use crate::yaml::{checked, decimal, ViaMap};
 pub const DEFAULT_FORECAST_MIN_DAYS: u32 = 7;
 
 /// An invalid or unreadable budgets file.
-#[derive(Debug, Error)]
-pub enum BudgetConfigError {
-    /// The file could not be read.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid: bad YAML, a wrong type, a missing or unknown field, or a rule broken.
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// 1-based YAML line (0 when the parser could not tell).
-        line: usize,
-        /// 1-based column (0 when unknown).
-        column: usize,
-        /// `path: message`, the field path in `budgets[1].thresholds[0].percent` form first.
-        message: String,
-    },
-}
+pub type BudgetConfigError = crate::yaml::ConfigError;
 
 /// A parsed, validated budgets file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,29 +39,24 @@ pub struct BudgetFile {
 impl BudgetFile {
     /// Reads and validates a budgets file.
     pub fn load(path: &Path) -> Result<BudgetFile, BudgetConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| BudgetConfigError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (text, file) = crate::yaml::read(path)?;
         BudgetFile::parse(&text, &file)
     }
 
     /// Parses and validates budgets YAML; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<BudgetFile, BudgetConfigError> {
-        let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(&e, file))?;
+        let raw: RawFile = crate::yaml::parse(text, file)?;
         let mut seen = BTreeSet::new();
         for (i, b) in raw.budgets.iter().enumerate() {
             if !seen.insert(b.name.clone()) {
-                return Err(BudgetConfigError::Invalid {
-                    file: file.to_string(),
-                    line: name_line(text, &b.name).unwrap_or(0),
-                    column: 0,
-                    message: format!(
+                return Err(BudgetConfigError::invalid(
+                    file,
+                    crate::yaml::key_line(text, "name", &b.name).unwrap_or(0),
+                    format!(
                         "budgets[{i}].name: `{}` is already used by an earlier budget",
                         b.name
                     ),
-                });
+                ));
             }
         }
         Ok(BudgetFile {
@@ -93,47 +65,13 @@ impl BudgetFile {
     }
 }
 
-/// The line of the last `name: <name>` entry, for the duplicate-name error (which serde cannot
-/// place because it spans two budgets).
-fn name_line(text: &str, name: &str) -> Option<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            let t = l.trim_start().trim_start_matches("- ").trim_start();
-            t.strip_prefix("name:")
-                .map(|v| v.trim().trim_matches(['"', '\'']) == name)
-                .unwrap_or(false)
-        })
-        .map(|(i, _)| i + 1)
-        .last()
-}
-
-fn yaml_error(e: &serde_yaml_ng::Error, file: &str) -> BudgetConfigError {
-    let (line, column, message) = crate::yaml::location(e);
-    BudgetConfigError::Invalid {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    #[serde(default, deserialize_with = "version")]
+    #[serde(default, deserialize_with = "crate::yaml::version")]
     #[allow(dead_code)]
     version: u32,
     budgets: Vec<Budget>,
-}
-
-fn version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    checked(d, |s| match s.trim() {
-        "1" => Ok(1),
-        _ => Err(format!(
-            "must be 1 (this costkit reads budgets file version 1, not `{s}`)"
-        )),
-    })
 }
 
 /// One budget.

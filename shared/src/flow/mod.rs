@@ -19,7 +19,6 @@ pub mod notify;
 
 use thiserror::Error;
 
-use crate::budget::BudgetConfigError;
 use crate::pipeline::PipelineError;
 use crate::ports::PortError;
 use crate::store::StoreError;
@@ -43,12 +42,10 @@ pub enum FlowError {
     /// The output could not be written.
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
-    /// The budgets file is invalid (names the line and field).
+    /// A configuration file (budgets, monitors) is unreadable or invalid (names the line and
+    /// field).
     #[error(transparent)]
-    Budget(#[from] BudgetConfigError),
-    /// The monitors file is invalid (names the line and field).
-    #[error(transparent)]
-    Monitors(#[from] crate::analysis::anomaly::monitor::MonitorConfigError),
+    Config(#[from] crate::yaml::ConfigError),
     /// A local file operation failed.
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
@@ -65,8 +62,7 @@ impl FlowError {
             self,
             FlowError::Normalize(_)
                 | FlowError::Pipeline(_)
-                | FlowError::Budget(_)
-                | FlowError::Monitors(_)
+                | FlowError::Config(_)
                 | FlowError::Invalid(_)
         )
     }

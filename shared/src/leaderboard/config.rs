@@ -6,67 +6,18 @@
 //! `docs/actions.schema.json`; a test keeps them in step with the parser.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::rules::config::FieldRef;
-use crate::yaml::{checked, decimal, ViaMap};
+use crate::yaml::{checked, decimal, Scalar, ViaMap};
 
 /// An invalid or unreadable teams or actions file.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// 1-based YAML line (0 when unknown).
-        line: usize,
-        /// `path: message`.
-        message: String,
-    },
-}
-
-fn read(path: &Path) -> Result<(String, String), ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    Ok((text, file))
-}
-
-fn yaml_error(e: serde_yaml_ng::Error, file: &str) -> ConfigError {
-    let (line, _, message) = crate::yaml::location(&e);
-    ConfigError::Invalid {
-        file: file.to_string(),
-        line,
-        message,
-    }
-}
-
-fn version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    checked(d, |s| match s.trim() {
-        "1" => Ok(1),
-        _ => Err(format!(
-            "must be 1 (this costkit reads version 1, not `{s}`)"
-        )),
-    })
-}
+pub type ConfigError = crate::yaml::ConfigError;
 
 /// Whose spend trend an action's before/after comparison is netted against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -193,45 +144,7 @@ pub struct Values(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for Values {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Values;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Values, E> {
-                Ok(Values(vec![v.to_string()]))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Values, E> {
-                Ok(Values(vec![v.to_string()]))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Values, E> {
-                Ok(Values(vec![v.to_string()]))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Values, E> {
-                Ok(Values(vec![v.to_string()]))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Values, A::Error> {
-                let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<Scalar>()? {
-                    out.push(s.0);
-                }
-                if out.is_empty() {
-                    return Err(de::Error::custom("the list is empty"));
-                }
-                Ok(Values(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A scalar read as its text.
-struct Scalar(String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, |s| Ok(s.to_string())).map(Scalar)
+        crate::yaml::one_or_many(d, true).map(Values)
     }
 }
 
@@ -247,7 +160,7 @@ pub struct TeamsFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTeams {
-    #[serde(default, deserialize_with = "version")]
+    #[serde(default, deserialize_with = "crate::yaml::version")]
     #[allow(dead_code)]
     version: u32,
     #[serde(default)]
@@ -258,19 +171,21 @@ struct RawTeams {
 impl TeamsFile {
     /// Reads and validates a teams file.
     pub fn load(path: &Path) -> Result<TeamsFile, ConfigError> {
-        let (text, file) = read(path)?;
+        let (text, file) = crate::yaml::read(path)?;
         TeamsFile::parse(&text, &file)
     }
 
     /// Parses teams YAML; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<TeamsFile, ConfigError> {
-        let raw: RawTeams = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(e, file))?;
+        let raw: RawTeams = crate::yaml::parse(text, file)?;
         let mut seen = BTreeSet::new();
         for (i, t) in raw.teams.iter().enumerate() {
-            let at = |message: String| ConfigError::Invalid {
-                file: file.to_string(),
-                line: crate::yaml::key_line(text, "name", &t.name).unwrap_or(0),
-                message,
+            let at = |message: String| {
+                ConfigError::invalid(
+                    file,
+                    crate::yaml::key_line(text, "name", &t.name).unwrap_or(0),
+                    message,
+                )
             };
             if t.name.trim().is_empty() {
                 return Err(at(format!("teams[{i}].name: must not be empty")));
@@ -430,7 +345,7 @@ pub struct ActionsFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawActions {
-    #[serde(default, deserialize_with = "version")]
+    #[serde(default, deserialize_with = "crate::yaml::version")]
     #[allow(dead_code)]
     version: u32,
     actions: Vec<Action>,
@@ -439,31 +354,31 @@ struct RawActions {
 impl ActionsFile {
     /// Reads and validates an actions file against the teams it may name.
     pub fn load(path: &Path, teams: &TeamsFile) -> Result<ActionsFile, ConfigError> {
-        let (text, file) = read(path)?;
+        let (text, file) = crate::yaml::read(path)?;
         ActionsFile::parse(&text, &file, teams)
     }
 
     /// Parses actions YAML; `file` names the source in errors.
     pub fn parse(text: &str, file: &str, teams: &TeamsFile) -> Result<ActionsFile, ConfigError> {
-        let raw: RawActions = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(e, file))?;
+        let raw: RawActions = crate::yaml::parse(text, file)?;
         let mut seen = BTreeSet::new();
         for (i, a) in raw.actions.iter().enumerate() {
             if !seen.insert(a.id.clone()) {
-                return Err(ConfigError::Invalid {
-                    file: file.to_string(),
-                    line: crate::yaml::key_line(text, "id", &a.id).unwrap_or(0),
-                    message: format!(
+                return Err(ConfigError::invalid(
+                    file,
+                    crate::yaml::key_line(text, "id", &a.id).unwrap_or(0),
+                    format!(
                         "actions[{i}].id: `{}` is already used by an earlier action",
                         a.id
                     ),
-                });
+                ));
             }
             if let Some(t) = &a.team {
                 if !teams.teams.iter().any(|x| &x.name == t) {
-                    return Err(ConfigError::Invalid {
-                        file: file.to_string(),
-                        line: crate::yaml::key_line(text, "team", t).unwrap_or(0),
-                        message: format!(
+                    return Err(ConfigError::invalid(
+                        file,
+                        crate::yaml::key_line(text, "team", t).unwrap_or(0),
+                        format!(
                             "actions[{i}].team: `{t}` is not a team of the teams file ({})",
                             teams
                                 .teams
@@ -472,7 +387,7 @@ impl ActionsFile {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
-                    });
+                    ));
                 }
             }
         }

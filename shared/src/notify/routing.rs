@@ -15,33 +15,12 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::flow::messages::{Finding, FindingKind, Severity};
-use crate::yaml::{checked, key_line, ViaMap};
+use crate::yaml::{checked, key_line, OneOrMany, ViaMap};
 
 /// An invalid or unreadable routing file.
-#[derive(Debug, Error)]
-pub enum RoutingError {
-    /// The file could not be read.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// 1-based line (0 when unknown).
-        line: usize,
-        /// `path: message`.
-        message: String,
-    },
-}
+pub type RoutingError = crate::yaml::ConfigError;
 
 /// The channel families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -351,28 +330,15 @@ impl RoutingFile {
 
     /// Reads and validates a routing file.
     pub fn load(path: &Path) -> Result<RoutingFile, RoutingError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RoutingError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (text, file) = crate::yaml::read(path)?;
         RoutingFile::parse(&text, &file)
     }
 
     /// Parses and validates routing YAML; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<RoutingFile, RoutingError> {
-        let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| {
-            let (line, _, message) = crate::yaml::location(&e);
-            RoutingError::Invalid {
-                file: file.to_string(),
-                line,
-                message,
-            }
-        })?;
-        let invalid = |line: Option<usize>, message: String| RoutingError::Invalid {
-            file: file.to_string(),
-            line: line.unwrap_or(0),
-            message,
+        let raw: RawFile = crate::yaml::parse(text, file)?;
+        let invalid = |line: Option<usize>, message: String| {
+            RoutingError::invalid(file, line.unwrap_or(0), message)
         };
         let mut names = BTreeSet::new();
         for (i, c) in raw.channels.iter().enumerate() {
@@ -428,22 +394,13 @@ impl RoutingFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    #[serde(default, deserialize_with = "version")]
+    #[serde(default, deserialize_with = "crate::yaml::version")]
     #[allow(dead_code)]
     version: u32,
     channels: Vec<ChannelSpec>,
     routes: Vec<Route>,
     #[serde(default)]
     retry: Option<RetryPolicy>,
-}
-
-fn version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    checked(d, |s| match s.trim() {
-        "1" => Ok(1),
-        _ => Err(format!(
-            "must be 1 (this costkit reads routing file version 1, not `{s}`)"
-        )),
-    })
 }
 
 fn name(s: &str) -> Result<String, String> {
@@ -768,67 +725,6 @@ struct RawRoute {
     scope: BTreeMap<String, OneOrMany>,
     #[serde(default, deserialize_with = "mode")]
     mode: Option<Mode>,
-}
-
-/// A scope filter's values: one scalar or a list of scalars, read as their text (quote
-/// account ids with leading zeros: YAML reads `0123` as a number).
-struct OneOrMany(Vec<String>);
-
-impl<'de> Deserialize<'de> for OneOrMany {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Scalar;
-        impl Visitor<'_> for Scalar {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or number")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-        }
-        struct S(String);
-        impl<'de> Deserialize<'de> for S {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_any(Scalar).map(S)
-            }
-        }
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OneOrMany;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a value or a list of values")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
-                Ok(OneOrMany(vec![v.to_string()]))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OneOrMany, E> {
-                Ok(OneOrMany(vec![v.to_string()]))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OneOrMany, E> {
-                Ok(OneOrMany(vec![v.to_string()]))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<OneOrMany, E> {
-                Ok(OneOrMany(vec![v.to_string()]))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
-                let mut out = Vec::new();
-                while let Some(S(s)) = seq.next_element()? {
-                    out.push(s);
-                }
-                Ok(OneOrMany(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 fn mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {

@@ -11,7 +11,6 @@ use std::path::Path;
 use rust_decimal::Decimal;
 use serde::de::Deserializer;
 use serde::Deserialize;
-use thiserror::Error;
 
 use crate::flow::messages::Severity;
 use crate::focus::FocusColumn;
@@ -19,29 +18,7 @@ use crate::optimize::metrics::Stat;
 use crate::yaml::{checked, decimal, ViaMap};
 
 /// An invalid or unreadable rules file.
-#[derive(Debug, Error)]
-pub enum RulesError {
-    /// The file could not be read.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// 1-based YAML line (0 when unknown).
-        line: usize,
-        /// 1-based column (0 when unknown).
-        column: usize,
-        /// `path: message`, e.g. `rules[3].filter.and[1].op: unknown operator "gte2"`.
-        message: String,
-    },
-}
+pub type RulesError = crate::yaml::ConfigError;
 
 /// A parsed, validated rules file.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,37 +30,24 @@ pub struct RulesFile {
 impl RulesFile {
     /// Reads and validates a rules file.
     pub fn load(path: &Path) -> Result<RulesFile, RulesError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (text, file) = crate::yaml::read(path)?;
         RulesFile::parse(&text, &file)
     }
 
     /// Parses and validates rules YAML; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<RulesFile, RulesError> {
-        let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| {
-            let (line, column, message) = crate::yaml::location(&e);
-            RulesError::Invalid {
-                file: file.to_string(),
-                line,
-                column,
-                message,
-            }
-        })?;
+        let raw: RawFile = crate::yaml::parse(text, file)?;
         let mut seen = BTreeSet::new();
         for (i, r) in raw.rules.iter().enumerate() {
             if !seen.insert(r.name.clone()) {
-                return Err(RulesError::Invalid {
-                    file: file.to_string(),
-                    line: crate::yaml::key_line(text, "name", &r.name).unwrap_or(0),
-                    column: 0,
-                    message: format!(
+                return Err(RulesError::invalid(
+                    file,
+                    crate::yaml::key_line(text, "name", &r.name).unwrap_or(0),
+                    format!(
                         "rules[{i}].name: `{}` is already used by an earlier rule",
                         r.name
                     ),
-                });
+                ));
             }
         }
         Ok(RulesFile { rules: raw.rules })
@@ -93,19 +57,10 @@ impl RulesFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    #[serde(default, deserialize_with = "version")]
+    #[serde(default, deserialize_with = "crate::yaml::version")]
     #[allow(dead_code)]
     version: u32,
     rules: Vec<Rule>,
-}
-
-fn version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    checked(d, |s| match s.trim() {
-        "1" => Ok(1),
-        _ => Err(format!(
-            "must be 1 (this costkit reads rules file version 1, not `{s}`)"
-        )),
-    })
 }
 
 /// What a rule looks at.

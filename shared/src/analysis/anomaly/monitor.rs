@@ -16,7 +16,6 @@ use chrono::{Duration, NaiveDate};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use thiserror::Error;
 
 use super::detector::{detect, DetectorConfig};
 use super::events::{events, root_causes, Child, Direction};
@@ -28,27 +27,7 @@ use crate::budget::spend::daily_row_in_scope;
 use crate::money::Currency;
 
 /// An unreadable or invalid monitors file.
-#[derive(Debug, Error)]
-pub enum MonitorConfigError {
-    /// The file could not be read.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// Bad YAML, a wrong type, an unknown field or a broken rule.
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// 1-based line (0 when unknown).
-        line: usize,
-        /// What is wrong, field path first.
-        message: String,
-    },
-}
+pub type MonitorConfigError = crate::yaml::ConfigError;
 
 /// A dimension of the daily aggregates a monitor can split by or explain with.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -213,30 +192,15 @@ pub struct MonitorFile {
 impl MonitorFile {
     /// Reads and validates a monitors file.
     pub fn load(path: &Path) -> Result<MonitorFile, MonitorConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| MonitorConfigError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (text, file) = crate::yaml::read(path)?;
         MonitorFile::parse(&text, &file)
     }
 
     /// Parses and validates monitors YAML; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<MonitorFile, MonitorConfigError> {
-        let invalid = |line: usize, message: String| MonitorConfigError::Invalid {
-            file: file.to_string(),
-            line,
-            message,
-        };
-        let f: MonitorFile = serde_yaml_ng::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line()).unwrap_or(0);
-            let msg = e.to_string();
-            let msg = msg
-                .split_once(" at line ")
-                .map(|(m, _)| m.to_string())
-                .unwrap_or(msg);
-            invalid(line, msg)
-        })?;
+        let invalid =
+            |line: usize, message: String| MonitorConfigError::invalid(file, line, message);
+        let f: MonitorFile = crate::yaml::parse(text, file)?;
         if let Some(v) = f.version.filter(|v| *v != 1) {
             return Err(invalid(0, format!("version: must be 1, not {v}")));
         }
