@@ -468,6 +468,7 @@ fn generate_fills_the_engine_sections() {
             monitors: None,
             forecast: false,
             problems: vec!["anomalies are left out: test".into()],
+            ..EngineConfig::default()
         },
         at("2024-09-04T08:00:00Z"),
     )
