@@ -81,6 +81,9 @@ pub struct Config {
     pub budgets_key: String,
     /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
     pub monitors_key: String,
+    /// The report's rules, teams and actions files in the container (`COSTKIT_RULES_KEY`,
+    /// `COSTKIT_TEAMS_KEY`, `COSTKIT_ACTIONS_KEY`) and `COSTKIT_REPORT_IDLE`.
+    pub report_files: costkit_shell::report::ReportFiles,
     /// `COSTKIT_NOTIFY_ROUTES_KEY` (default `config/notify.yaml`): the notification routing file
     /// (`docs/notifications.md`); `{secret: <app setting>, key: …}` references in it read a JSON
     /// app setting (a Key Vault reference, `COSTKIT_NOTIFY_SECRETS` in `infra/azure`).
@@ -114,6 +117,7 @@ impl Default for Config {
             history_months: 13,
             budgets_key: "config/budgets.yaml".into(),
             monitors_key: "config/monitors.yaml".into(),
+            report_files: costkit_shell::report::ReportFiles::default(),
             notify_routes_key: "config/notify.yaml".into(),
             notify_dead_letter_queue: "costkit-notify-dead-letter".into(),
             report_auth: None,
@@ -158,6 +162,7 @@ impl Config {
             history_months,
             budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
             monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            report_files: costkit_shell::report::ReportFiles::from_env("_KEY")?,
             notify_routes_key: var("COSTKIT_NOTIFY_ROUTES_KEY").unwrap_or(d.notify_routes_key),
             notify_dead_letter_queue: var("COSTKIT_NOTIFY_DEAD_LETTER_QUEUE")
                 .unwrap_or(d.notify_dead_letter_queue),
@@ -505,11 +510,23 @@ pub fn report_auth(config: &Config) -> anyhow::Result<Auth> {
     )
 }
 
-fn report_router(app: &App) -> Result<Router, FlowError> {
+/// The shared report router with the shell's engines. A custom handler invocation is one
+/// request, so the settings files are read per report request (a few small blobs) rather than
+/// cached: a changed rules or teams file shows in the next report.
+async fn report_router(app: &App) -> Result<Router, FlowError> {
     let auth = report_auth(&app.config).map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let mut api = ApiConfig::new(auth);
+    api.engines = costkit_shell::report::engines(
+        Arc::new(app.blobs()),
+        Some(Arc::new(app.state())),
+        &app.config.monitors_key,
+        &app.config.report_files,
+    )
+    .await
+    .map_err(|e| FlowError::Invalid(e.to_string()))?;
     Ok(costkit_http::router(
         Arc::new(SharedStore::new(app.store())),
-        ApiConfig::new(auth),
+        api,
     ))
 }
 
@@ -556,7 +573,7 @@ async fn report(app: &App, req: &InvocationRequest) -> Response {
         let request = b
             .body(axum::body::Body::from(http.body.clone()))
             .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
-        call_router(report_router(app)?, request).await
+        call_router(report_router(app).await?, request).await
     }
     .await;
     match result {
