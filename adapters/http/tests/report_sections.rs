@@ -6,31 +6,25 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use costkit_core::flow::normalize::{focus_prefix, PartitionedSink};
+use costkit_core::flow::normalize::focus_prefix;
 use costkit_core::focus::FocusRecord;
 use costkit_core::input::Progress;
 use costkit_core::leaderboard::{ActionsFile, LeaderboardBuilder, TeamsFile};
-use costkit_core::local::DirBlobStore;
 use costkit_core::normalize::plan;
 use costkit_core::optimize::idle::IdleOptions;
-use costkit_core::output::OutputColumns;
 use costkit_core::report::{
-    build, generate, render_csv, render_html, render_json, render_xlsx, BlobFocusSource,
-    EngineConfig, EngineSections, LeaderboardConfig, Report, ReportOptions, ReportPeriod,
-    ReportScope,
+    build, generate, render_csv, render_html, render_json, render_xlsx, EngineConfig,
+    EngineSections, LeaderboardConfig, Report, ReportOptions, ReportPeriod, ReportScope,
 };
 use costkit_core::rules::config::Basis;
-use costkit_core::rules::RulesFile;
 use costkit_sqlite::SqliteStore;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 const LEADERBOARD: &str = "tests/fixtures/leaderboard/focus.csv";
 const IDLE: &str = "tests/fixtures/report/sections_idle.csv";
-const RULES: &str = "tests/fixtures/report/sections_rules.yaml";
 
 fn dec(s: &str) -> Decimal {
     s.parse().expect(s)
@@ -42,29 +36,8 @@ fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Normalizes `file` and writes its records as the normalize flow does: one Parquet part per
-/// billing period under `root/focus/billing_period=P/<job>-part-00000.parquet`.
 fn write_parts(root: &Path, file: &str, job: &str) {
-    let tmp = tempfile::tempdir().expect("dir");
-    let jobs = plan(&[common::repo_file(file)], None).expect("plan");
-    let columns =
-        OutputColumns::new(costkit_core::pipeline::extension_columns(&jobs).expect("columns"));
-    let mut sink = PartitionedSink::new(tmp.path().to_path_buf(), columns);
-    costkit_core::pipeline::run(
-        &jobs,
-        &Progress::default(),
-        Some(&mut sink),
-        None,
-        &mut || {},
-    )
-    .expect("normalize");
-    for (period, path) in sink.close().expect("close") {
-        let dest = root
-            .join(focus_prefix(&period))
-            .join(format!("{job}-part-00000.parquet"));
-        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(&path, &dest).expect("copy");
-    }
+    common::write_focus_parts(root, file, job);
 }
 
 fn records(files: &[&str]) -> Vec<FocusRecord> {
@@ -106,16 +79,7 @@ fn fixture() -> Fixture {
 }
 
 fn engines(root: &Path) -> EngineConfig {
-    EngineConfig {
-        rules: Some(RulesFile::load(&common::repo_file(RULES)).expect("rules")),
-        idle: Some(IdleOptions::default()),
-        leaderboard: Some(leaderboard_config()),
-        focus: Some(Arc::new(BlobFocusSource::new(
-            Arc::new(DirBlobStore::new(root)),
-            None,
-        ))),
-        ..EngineConfig::default()
-    }
+    common::sections_engines(root)
 }
 
 fn report(f: &Fixture, engines: &EngineConfig) -> Report {
