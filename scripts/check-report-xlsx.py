@@ -19,7 +19,7 @@ import openpyxl
 SHEETS = [
     "Summary", "Daily", "Daily by service", "By service", "By account", "By region",
     "By provider", "By charge category", "By tag", "Movers", "Budgets", "Anomalies",
-    "Forecast", "Recommendations",
+    "Forecast", "Recommendations", "Leaderboard",
 ]
 
 
@@ -71,7 +71,36 @@ def main() -> int:
         diff = abs(sums[c] - Decimal(t["billed"]))
         assert diff <= Decimal("0.005") * n[c] + Decimal("0.005"), (c, sums[c], t["billed"])
     print(f"xlsx: {len(wb.sheetnames)} sheets, {charts} charts, service lines add up")
+    check_sections(d)
     return 0
+
+
+def rows_after(ws, first: str):
+    rows = list(ws.iter_rows(values_only=True))
+    head = next(i for i, r in enumerate(rows) if r[0] == first)
+    out = []
+    for r in rows[head + 1:]:
+        if r[0] is None:
+            break
+        out.append(dict(zip(rows[head], r)))
+    return out
+
+
+def check_sections(d: Path) -> None:
+    """The report with recommendations and the leaderboard: the XLSX sheets carry the JSON's."""
+    report = json.loads((d / "report-sections.json").read_text())
+    wb = openpyxl.load_workbook(d / "report-sections.xlsx")
+    recs = rows_after(wb["Recommendations"], "Source")
+    assert len(recs) == len(report["recommendations"]) > 0, (recs, report["recommendations"])
+    for row, rec in zip(recs, report["recommendations"]):
+        assert row["Source"] == rec["source"], (row, rec)
+        assert row["At stake (exact)"] == rec["amount"], (row, rec)
+        assert Decimal(str(row["At stake"])) == cents(rec["amount"]), (row, rec)
+    teams = rows_after(wb["Leaderboard"], "Rank")
+    points = {r["Team"]: r["Points"] for r in teams}
+    want = {s["team"]: s["points"] for s in report["leaderboard"]["standings"]}
+    assert points == want and any(want.values()), (points, want)
+    print(f"xlsx sections: {len(recs)} recommendations and leaderboard points {points} = JSON")
 
 
 if __name__ == "__main__":

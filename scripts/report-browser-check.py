@@ -61,6 +61,22 @@ def check_report(d, url, shot, band=False):
     print(f"report {url[:60]}: {len(charts)} charts {kinds}, {shapes} shapes, total {kpi}, screenshot {shot}")
 
 
+def check_sections(d, url, report, shot):
+    """The report's recommendations and leaderboard sections render with the JSON's rows."""
+    d.get(url)
+    WebDriverWait(d, 20).until(lambda x: x.execute_script("return document.readyState") == "complete")
+    recs = d.find_elements(By.CSS_SELECTOR, "section#recommendations table tbody tr")
+    assert len(recs) == len(report["recommendations"]) > 0, f"{len(recs)} recommendation rows"
+    first = recs[0].text
+    assert report["recommendations"][0]["source"] in first, first
+    teams = d.find_elements(By.CSS_SELECTOR, "section#leaderboard table:first-of-type tbody tr")
+    assert len(teams) == len(report["leaderboard"]["standings"]) > 0, f"{len(teams)} team rows"
+    d.save_screenshot(str(shot))
+    errs = console_errors(d)
+    assert not errs, f"{url}: console errors {errs}"
+    print(f"report sections {url[:60]}: {len(recs)} recommendations, {len(teams)} teams, screenshot {shot}")
+
+
 def totals(d):
     return {e.get_attribute("data-currency"): e.find_element(By.CSS_SELECTOR, ".value").text
             for e in d.find_elements(By.CSS_SELECTOR, "#totals .total")}
@@ -126,6 +142,9 @@ def main():
             # The file report is mid-month (2024-09-20): it must show the forecast band.
             check_report(d, url, out / f"report-{i}.png", band=url.startswith("file:"))
         check_dashboard(d, dash, None, out / "dashboard.png", out / "dashboard-filtered.png")
+        sections = out / "report-sections.html"
+        report = json.loads((out / "report-sections.json").read_text())
+        check_sections(d, sections.as_uri(), report, out / "report-sections.png")
     finally:
         d.quit()
     return 0

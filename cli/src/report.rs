@@ -3,13 +3,22 @@
 //! like the report function in AWS.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use costkit_core::analysis::anomaly::monitor::MonitorFile;
 use costkit_core::budget::BudgetFile;
-use costkit_core::report::{self, EngineConfig, ReportOptions, ReportPeriod, ReportScope};
+use costkit_core::leaderboard::{ActionsFile, TeamsFile};
+use costkit_core::local::DirBlobStore;
+use costkit_core::optimize::idle::IdleOptions;
+use costkit_core::report::{
+    self, BlobFocusSource, EngineConfig, FocusSource, LeaderboardConfig, ReportOptions,
+    ReportPeriod, ReportScope,
+};
+use costkit_core::rules::RulesFile;
+use rust_decimal::Decimal;
 
 /// What reports include: shared by `costkit report` and `costkit serve`.
 #[derive(Debug, Args)]
@@ -29,6 +38,50 @@ pub struct ReportSettings {
     /// Leave the forecast section out (it is computed from the store by default).
     #[arg(long)]
     pub no_forecast: bool,
+
+    /// A directory laid out like the bucket (`focus/billing_period=YYYY-MM/*.parquet`, as the
+    /// normalize flow writes it): the FOCUS records the rules, idle rules and leaderboard read
+    /// (and, for `costkit serve`, what `GET /focus/{YYYY-MM}.csv|.parquet` serves).
+    #[arg(long)]
+    pub focus_dir: Option<PathBuf>,
+
+    /// Billing periods of FOCUS records read for those sections: the report's month and the
+    /// N - 1 before it.
+    #[arg(long, default_value_t = report::DEFAULT_FOCUS_MONTHS, value_parser = clap::value_parser!(u32).range(1..=24))]
+    pub focus_months: u32,
+
+    /// User rules file (docs/rules.schema.json): its findings join the recommendations section.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+
+    /// Run the idle-resource rules (as `costkit recommend idle`, without metrics) for the
+    /// recommendations section.
+    #[arg(long)]
+    pub idle: bool,
+
+    /// Idle rules: days without instance hours after which a zone's instances count as stopped.
+    #[arg(long, default_value_t = 7, requires = "idle")]
+    pub idle_stopped_days: i64,
+
+    /// Idle rules: GB per 30 days under which a NAT gateway counts as idle.
+    #[arg(long, default_value = "10", requires = "idle")]
+    pub idle_nat_min_gb: Decimal,
+
+    /// Idle rules: days a snapshot must have been billed to count as old.
+    #[arg(long, default_value_t = 90, requires = "idle")]
+    pub idle_snapshot_days: i64,
+
+    /// Idle rules: leave out recommendations saving less than this a month.
+    #[arg(long, default_value = "0", requires = "idle")]
+    pub idle_min_savings: Decimal,
+
+    /// Teams file (docs/teams.schema.json) for the leaderboard section (with --actions).
+    #[arg(long, requires = "actions")]
+    pub teams: Option<PathBuf>,
+
+    /// Actions file (docs/actions.schema.json): recommendations marked done (with --teams).
+    #[arg(long, requires = "teams")]
+    pub actions: Option<PathBuf>,
 }
 
 impl ReportSettings {
@@ -44,14 +97,51 @@ impl ReportSettings {
         if let Some(b) = &self.budgets {
             options.budgets = BudgetFile::load(b)?.budgets;
         }
+        let leaderboard = match (&self.teams, &self.actions) {
+            (Some(t), Some(a)) => {
+                let teams = TeamsFile::load(t)?;
+                let actions = ActionsFile::load(a, &teams)?;
+                Some(LeaderboardConfig { teams, actions })
+            }
+            _ => None,
+        };
+        let focus: Option<Arc<dyn FocusSource>> = match &self.focus_dir {
+            Some(dir) => {
+                if !dir.is_dir() {
+                    bail!("--focus-dir {}: not a directory", dir.display());
+                }
+                Some(Arc::new(BlobFocusSource::new(
+                    Arc::new(DirBlobStore::new(dir)),
+                    None,
+                )))
+            }
+            None => None,
+        };
         let engines = EngineConfig {
             monitors: match &self.monitors {
                 Some(p) => Some(MonitorFile::load(p)?),
                 None => None,
             },
             forecast: !self.no_forecast,
+            rules: match &self.rules {
+                Some(p) => Some(RulesFile::load(p)?),
+                None => None,
+            },
+            idle: self.idle.then(|| IdleOptions {
+                stopped_days: self.idle_stopped_days,
+                nat_min_gb_per_month: self.idle_nat_min_gb,
+                snapshot_min_age_days: self.idle_snapshot_days,
+                min_monthly_savings: self.idle_min_savings,
+                ..IdleOptions::default()
+            }),
+            leaderboard,
+            focus,
+            focus_months: self.focus_months,
             problems: Vec::new(),
         };
+        if engines.needs_focus() && engines.focus.is_none() {
+            bail!("--rules, --idle and --teams/--actions read FOCUS records: give --focus-dir");
+        }
         Ok((options, engines))
     }
 }

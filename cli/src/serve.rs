@@ -39,11 +39,6 @@ pub struct ServeArgs {
     )]
     api_key_hashes: Vec<ApiKeyHash>,
 
-    /// A directory laid out like the bucket (`focus/billing_period=YYYY-MM/*.parquet`, as the
-    /// normalize flow writes it) to serve `GET /focus/{YYYY-MM}.csv|.parquet` from.
-    #[arg(long)]
-    focus_dir: Option<PathBuf>,
-
     #[command(flatten)]
     settings: crate::report::ReportSettings,
 }
@@ -125,10 +120,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let mut config = ApiConfig::new(auth);
     config.report = options;
     config.engines = engines;
-    if let Some(dir) = &args.focus_dir {
-        if !dir.is_dir() {
-            bail!("--focus-dir {}: not a directory", dir.display());
-        }
+    if let Some(dir) = &args.settings.focus_dir {
+        // `settings.load` checked it is a directory.
         config.blobs = Some(Arc::new(costkit_core::local::DirBlobStore::new(dir)));
     }
     let path = args.store.clone();

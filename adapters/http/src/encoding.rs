@@ -1,10 +1,14 @@
-//! Content negotiation for downloads: compression (`br`, `gzip`) chosen from `Accept-Encoding`,
-//! a strong ETag per representation, and `If-None-Match`.
+//! Content negotiation for downloads: gzip compression chosen from `Accept-Encoding`, a strong
+//! ETag per representation, and `If-None-Match`.
 //!
 //! Compression happens here rather than in a generic middleware because a strong ETag belongs to
-//! one representation: the gzip and brotli bodies get their own tags (`"<hash>-gzip"`,
-//! `"<hash>-br"`), derived from the hash of the uncompressed body, so a cache revalidating a gzip
-//! copy gets a 304 exactly when the uncompressed content is unchanged.
+//! one representation: the gzip body gets its own tag (`"<hash>-gzip"`), derived from the hash of
+//! the uncompressed body, so a cache revalidating a gzip copy gets a 304 exactly when the
+//! uncompressed content is unchanged.
+//!
+//! Only gzip is offered: brotli compressed report JSON and CSV only a little better than gzip but
+//! its encoder added most of a megabyte to the report Lambda, which must stay under 15 MB
+//! (`scripts/build-lambdas.sh`). A client that asks for `br` only gets the identity encoding.
 
 use std::io::Write;
 
@@ -20,8 +24,6 @@ pub enum Coding {
     Identity,
     /// gzip (RFC 1952).
     Gzip,
-    /// Brotli (RFC 7932).
-    Brotli,
 }
 
 impl Coding {
@@ -30,19 +32,17 @@ impl Coding {
         match self {
             Coding::Identity => None,
             Coding::Gzip => Some("gzip"),
-            Coding::Brotli => Some("br"),
         }
     }
 }
 
-/// Picks the coding from an `Accept-Encoding` value (RFC 9110 §12.5.3): the acceptable coding with
-/// the highest q-value, brotli before gzip on a tie; `*` stands for codings not listed; `q=0`
-/// refuses. Identity when nothing else is acceptable.
+/// Picks the coding from an `Accept-Encoding` value (RFC 9110 §12.5.3): gzip when it (or `*`) is
+/// acceptable with a q-value above 0, identity otherwise. Codings the server does not produce
+/// (`br`, `deflate`, `zstd`) are ignored.
 pub fn choose(accept: Option<&str>) -> Coding {
     let Some(accept) = accept else {
         return Coding::Identity;
     };
-    let mut q_br: Option<f32> = None;
     let mut q_gzip: Option<f32> = None;
     let mut q_star: Option<f32> = None;
     for item in accept.split(',') {
@@ -57,17 +57,13 @@ pub fn choose(accept: Option<&str>) -> Coding {
             }
         }
         match name.as_str() {
-            "br" => q_br = Some(q),
             "gzip" | "x-gzip" => q_gzip = Some(q),
             "*" => q_star = Some(q),
             _ => {}
         }
     }
-    let br = q_br.or(q_star).unwrap_or(0.0);
     let gz = q_gzip.or(q_star).unwrap_or(0.0);
-    if br > 0.0 && br >= gz {
-        Coding::Brotli
-    } else if gz > 0.0 {
+    if gz > 0.0 {
         Coding::Gzip
     } else {
         Coding::Identity
@@ -86,22 +82,11 @@ pub fn encode(body: &[u8], coding: Coding) -> std::io::Result<Vec<u8>> {
             e.write_all(body)?;
             e.finish()
         }
-        Coding::Brotli => {
-            // Quality 5 compresses report JSON and CSV about as well as gzip -9, several times
-            // faster than brotli's default of 11.
-            let mut out = Vec::with_capacity(body.len() / 4);
-            {
-                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
-                w.write_all(body)?;
-                w.flush()?;
-            }
-            Ok(out)
-        }
     }
 }
 
 /// The strong ETag of `body` (uncompressed) sent with `coding`: 128 bits of its SHA-256 in hex,
-/// quoted, with `-gzip` / `-br` for compressed representations.
+/// quoted, with `-gzip` for the compressed representation.
 pub fn etag(body: &[u8], coding: Coding) -> String {
     let h = Sha256::digest(body);
     let hex = hex::encode(&h[..16]);
@@ -129,11 +114,14 @@ mod tests {
     fn negotiation_follows_q_values() {
         assert_eq!(choose(None), Coding::Identity);
         assert_eq!(choose(Some("gzip")), Coding::Gzip);
-        assert_eq!(choose(Some("gzip, deflate, br")), Coding::Brotli);
+        // Browsers send `gzip, deflate, br`: gzip is what they get.
+        assert_eq!(choose(Some("gzip, deflate, br")), Coding::Gzip);
         assert_eq!(choose(Some("br;q=0.5, gzip")), Coding::Gzip);
+        assert_eq!(choose(Some("br")), Coding::Identity);
         assert_eq!(choose(Some("br;q=0, gzip;q=0")), Coding::Identity);
-        assert_eq!(choose(Some("*")), Coding::Brotli);
+        assert_eq!(choose(Some("*")), Coding::Gzip);
         assert_eq!(choose(Some("*;q=0.1, br;q=0")), Coding::Gzip);
+        assert_eq!(choose(Some("*;q=0.5, gzip;q=0")), Coding::Identity);
         assert_eq!(choose(Some("identity, deflate")), Coding::Identity);
         assert_eq!(choose(Some("GZIP;Q=0.8")), Coding::Gzip);
     }
@@ -147,13 +135,7 @@ mod tests {
             .read_to_string(&mut back)
             .expect("gunzip");
         assert_eq!(back, body);
-        let br = encode(body.as_bytes(), Coding::Brotli).expect("br");
-        assert!(br.len() < body.len() / 5);
-        let mut back = String::new();
-        brotli::Decompressor::new(&br[..], 4096)
-            .read_to_string(&mut back)
-            .expect("unbrotli");
-        assert_eq!(back, body);
+        assert!(gz.len() < body.len() / 5);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!
 //! Every other route is 404; with no credentials configured every route but `/healthz` is 401
 //! ([`Auth`]). Downloads carry `Content-Type`, `Content-Disposition`, a strong `ETag` (304 on
-//! `If-None-Match`) and are compressed with brotli or gzip when the client accepts it.
+//! `If-None-Match`) and are compressed with gzip when the client accepts it.
 //!
 //! Building the router for a shell:
 //!

@@ -349,6 +349,37 @@ fn write_reports_for_external_checks() {
         at("2024-09-20T00:00:00Z"),
     )
     .expect("report");
+    // The report with its FOCUS sections (recommendations, leaderboard), for the same readers.
+    let bucket = tempfile::tempdir().expect("dir");
+    for (i, f) in common::SECTIONS_FILES.iter().enumerate() {
+        common::write_focus_parts(bucket.path(), f, &format!("job{i}"));
+    }
+    let sections_store = store(&common::SECTIONS_FILES);
+    let sr = costkit_core::report::generate(
+        &sections_store,
+        &ReportPeriod::parse("2024-10").expect("period"),
+        &ReportScope::default(),
+        &ReportOptions::default(),
+        &common::sections_engines(bucket.path()),
+        at("2024-11-05T12:00:00Z"),
+    )
+    .expect("sections report");
+    assert!(sr.recommendations.is_some() && sr.leaderboard.is_some());
+    std::fs::write(
+        dir.join("report-sections.html"),
+        render_html(&sr).expect("html"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("report-sections.xlsx"),
+        render_xlsx(&sr).expect("xlsx"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("report-sections.json"),
+        render_json(&sr).expect("json"),
+    )
+    .expect("write");
     std::fs::write(dir.join("report.html"), render_html(&r).expect("html")).expect("write");
     std::fs::write(dir.join("report.xlsx"), render_xlsx(&r).expect("xlsx")).expect("write");
     std::fs::write(dir.join("report.json"), render_json(&r).expect("json")).expect("write");
@@ -468,6 +499,7 @@ fn generate_fills_the_engine_sections() {
             monitors: None,
             forecast: false,
             problems: vec!["anomalies are left out: test".into()],
+            ..EngineConfig::default()
         },
         at("2024-09-04T08:00:00Z"),
     )

@@ -482,12 +482,20 @@ fn json_validates_against_the_published_schema() {
             },
         ]),
         recommendations: Some(vec![Recommendation {
-            source: "rule:idle-volume".into(),
+            source: "idle:ebs-unattached".into(),
             title: "Delete unattached volume".into(),
+            subject: "resource=vol-1".into(),
             resource_id: Some("vol-1".into()),
+            severity: "info",
             currency: Some(Currency::new("USD")),
+            amount: dec("8"),
+            window_days: 30,
             monthly_savings: Some(dec("8")),
+            reasons: vec!["ebs-unattached: no instance hours in its zone".into()],
+            as_of: "2024-09-30".parse().expect("day"),
         }]),
+        leaderboard: None,
+        notes: Vec::new(),
     };
     let r = build(
         &store,
@@ -505,6 +513,10 @@ fn json_validates_against_the_published_schema() {
     // A status outside the documented ones is rejected.
     let mut bad = doc.clone();
     bad["forecast"][1]["status"] = serde_json::json!("maybe");
+    assert!(!v.is_valid(&bad));
+    // So is a recommendation from an unknown kind of source.
+    let mut bad = doc.clone();
+    bad["recommendations"][0]["source"] = serde_json::json!("aws-cost-optimization-hub");
     assert!(!v.is_valid(&bad));
 
     // Amounts as JSON numbers, a missing section and an unknown field are all rejected.

@@ -84,6 +84,9 @@ pub struct Config {
     pub budgets_key: String,
     /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
     pub monitors_key: String,
+    /// The report's rules, teams and actions files in the container (`COSTKIT_RULES_KEY`,
+    /// `COSTKIT_TEAMS_KEY`, `COSTKIT_ACTIONS_KEY`) and `COSTKIT_REPORT_IDLE`.
+    pub report_files: costkit_shell::report::ReportFiles,
     /// `COSTKIT_NOTIFY_ROUTES_KEY` (default `config/notify.yaml`): the notification routing file
     /// (`docs/notifications.md`); `{secret: <app setting>, key: …}` references in it read a JSON
     /// app setting (a Key Vault reference, `COSTKIT_NOTIFY_SECRETS` in `infra/azure`).
@@ -126,6 +129,7 @@ impl Default for Config {
             history_months: 13,
             budgets_key: "config/budgets.yaml".into(),
             monitors_key: "config/monitors.yaml".into(),
+            report_files: costkit_shell::report::ReportFiles::default(),
             notify_routes_key: "config/notify.yaml".into(),
             notify_dead_letter_queue: "costkit-notify-dead-letter".into(),
             report_auth: None,
@@ -172,6 +176,7 @@ impl Config {
             history_months,
             budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
             monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            report_files: costkit_shell::report::ReportFiles::from_env("_KEY")?,
             notify_routes_key: var("COSTKIT_NOTIFY_ROUTES_KEY").unwrap_or(d.notify_routes_key),
             notify_dead_letter_queue: var("COSTKIT_NOTIFY_DEAD_LETTER_QUEUE")
                 .unwrap_or(d.notify_dead_letter_queue),
@@ -548,8 +553,10 @@ pub fn report_auth(config: &Config, function: &str) -> anyhow::Result<Auth> {
 }
 
 /// The report API settings of `function` at the invocation's time `now` (the host's
-/// `sys.UtcNow`: link expiry is checked against it).
-pub fn report_api_config(
+/// `sys.UtcNow`: link expiry is checked against it), with the shell's engines. A custom handler
+/// invocation is one request, so the settings files are read per report request (a few small
+/// blobs) rather than cached: a changed rules or teams file shows in the next report.
+pub async fn report_api_config(
     app: &App,
     function: &str,
     now: DateTime<Utc>,
@@ -557,6 +564,14 @@ pub fn report_api_config(
     let auth = report_auth(&app.config, function).map_err(|e| FlowError::Invalid(e.to_string()))?;
     let mut api = ApiConfig::new(auth);
     api.clock = Arc::new(move || now);
+    api.engines = report::engines(
+        Arc::new(app.blobs()),
+        Some(Arc::new(app.state())),
+        &app.config.monitors_key,
+        &app.config.report_files,
+    )
+    .await
+    .map_err(|e| FlowError::Invalid(e.to_string()))?;
     Ok(api)
 }
 
@@ -619,7 +634,7 @@ async fn report(
             .body(axum::body::Body::from(http.body.clone()))
             .map_err(|e| FlowError::Invalid(format!("report request: {e}")))?;
         call_router(
-            report_router(app, report_api_config(app, function, now)?),
+            report_router(app, report_api_config(app, function, now).await?),
             request,
         )
         .await
@@ -659,9 +674,14 @@ async fn report_scheduled(
         return Err(FlowError::Invalid(why.clone()));
     }
     let ports = app.ports();
-    let engines = report::engines(ports.blobs.clone(), &app.config.monitors_key)
-        .await
-        .map_err(|e| FlowError::Invalid(e.to_string()))?;
+    let engines = report::engines(
+        ports.blobs.clone(),
+        Some(ports.state.clone()),
+        &app.config.monitors_key,
+        &app.config.report_files,
+    )
+    .await
+    .map_err(|e| FlowError::Invalid(e.to_string()))?;
     let env = ScheduledReportEnv {
         store: Arc::new(SharedStore::new(app.store())),
         blobs: ports.blobs,

@@ -41,6 +41,9 @@ pub struct Config {
     pub budgets_key: String,
     /// Key of the anomaly monitors YAML in the bucket.
     pub monitors_key: String,
+    /// The report's rules, teams and actions files in the bucket (`COSTKIT_RULES_S3_KEY`,
+    /// `COSTKIT_TEAMS_S3_KEY`, `COSTKIT_ACTIONS_S3_KEY`) and `COSTKIT_REPORT_IDLE`.
+    pub report_files: costkit_shell::report::ReportFiles,
     /// Months of history Cost Explorer keeps (13, or 38 with multi-year data).
     pub ce_history_months: u32,
     /// Prefix Data Exports deliver under.
@@ -92,6 +95,8 @@ impl Config {
                 .unwrap_or_else(|| "config/budgets.yaml".into()),
             monitors_key: var("COSTKIT_MONITORS_S3_KEY")
                 .unwrap_or_else(|| "config/monitors.yaml".into()),
+            report_files: costkit_shell::report::ReportFiles::from_env("_S3_KEY")
+                .map_err(|e| FlowError::Invalid(e.to_string()))?,
             ce_history_months,
             export_prefix: var("COSTKIT_EXPORT_PREFIX").unwrap_or_else(|| "exports/".into()),
             report_auth: var("COSTKIT_REPORT_AUTH"),

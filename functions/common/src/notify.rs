@@ -159,13 +159,19 @@ pub async fn scheduled_report(
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value, FlowError> {
     let blobs: Arc<dyn costkit_core::ports::BlobStore> = Arc::new(app.blobs()?);
-    let engines = costkit_shell::report::engines(blobs.clone(), &app.config.monitors_key)
-        .await
-        .map_err(invalid)?;
+    let state: Arc<dyn costkit_core::ports::StateStore> = Arc::new(app.state()?);
+    let engines = costkit_shell::report::engines(
+        blobs.clone(),
+        Some(state.clone()),
+        &app.config.monitors_key,
+        &app.config.report_files,
+    )
+    .await
+    .map_err(invalid)?;
     let env = ScheduledReportEnv {
         store: Arc::new(SharedStore::new(app.store()?)),
         blobs,
-        state: Arc::new(app.state()?),
+        state,
         alerts: None,
         settings: settings(app)?,
         engines,

@@ -54,13 +54,24 @@ async fn base_auth(app: &App) -> anyhow::Result<Auth> {
     }
 }
 
-/// The report engines (the monitors file `COSTKIT_MONITORS_S3_KEY` read once at cold start;
-/// shared by every shell).
+/// The report engines (the monitors, rules, teams and actions files read once at cold start;
+/// shared by every shell). The FOCUS sections read the bucket's current deliveries (the table's
+/// slice owners).
 async fn engines(app: &App) -> anyhow::Result<EngineConfig> {
     match app.blobs() {
         Ok(blobs) => {
-            costkit_shell::report::engines(std::sync::Arc::new(blobs), &app.config.monitors_key)
-                .await
+            let state: Option<std::sync::Arc<dyn costkit_core::ports::StateStore>> =
+                match app.state() {
+                    Ok(s) => Some(std::sync::Arc::new(s)),
+                    Err(_) => None,
+                };
+            costkit_shell::report::engines(
+                std::sync::Arc::new(blobs),
+                state,
+                &app.config.monitors_key,
+                &app.config.report_files,
+            )
+            .await
         }
         Err(_) => Ok(EngineConfig::default()),
     }

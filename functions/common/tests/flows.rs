@@ -137,6 +137,7 @@ fn world() -> World {
         topic_arn: Some(alerts),
         budgets_key: "config/budgets.yaml".into(),
         monitors_key: "config/monitors.yaml".into(),
+        report_files: Default::default(),
         ce_history_months: 13,
         export_prefix: "exports/".into(),
         report_auth: Some("AWS_IAM".into()),

@@ -167,6 +167,7 @@ fn the_monthly_schedule_stores_the_report_and_emails_it_once_with_a_working_link
         bucket: Some(bucket.clone()),
         notify_routes_key: "config/notify.yaml".into(),
         monitors_key: "config/monitors.yaml".into(),
+        report_files: Default::default(),
         report_base_url: Some(base.into()),
         signing_key_secret_arn: Some(signing),
         // No API key and no platform auth: only signed links open the report.
@@ -304,6 +305,7 @@ fn a_report_schedule_without_a_base_url_fails_naming_the_setting() {
         topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
         notify_routes_key: "config/notify.yaml".into(),
         monitors_key: "config/monitors.yaml".into(),
+        report_files: Default::default(),
         ..Config::default()
     };
     let app = {

@@ -100,6 +100,9 @@ pub struct Config {
     pub budgets_key: String,
     /// `COSTKIT_MONITORS_KEY` (default `config/monitors.yaml`).
     pub monitors_key: String,
+    /// The report's rules, teams and actions files in the bucket (`COSTKIT_RULES_KEY`,
+    /// `COSTKIT_TEAMS_KEY`, `COSTKIT_ACTIONS_KEY`) and `COSTKIT_REPORT_IDLE`.
+    pub report_files: costkit_shell::report::ReportFiles,
     /// `COSTKIT_NOTIFY_ROUTES_KEY` (default `config/notify.yaml`): the notification routing file
     /// (`docs/notifications.md`); `{secret: <variable>, key: …}` references in it read a JSON
     /// variable filled from Secret Manager (`COSTKIT_NOTIFY_SECRETS` in `infra/gcp`).
@@ -141,6 +144,7 @@ impl Default for Config {
             history_months: 13,
             budgets_key: "config/budgets.yaml".into(),
             monitors_key: "config/monitors.yaml".into(),
+            report_files: costkit_shell::report::ReportFiles::default(),
             notify_routes_key: "config/notify.yaml".into(),
             notify_dead_letter_topic: "costkit-notify-dead-letter".into(),
             report_auth: None,
@@ -177,6 +181,7 @@ impl Config {
             )?,
             budgets_key: var("COSTKIT_BUDGETS_KEY").unwrap_or(d.budgets_key),
             monitors_key: var("COSTKIT_MONITORS_KEY").unwrap_or(d.monitors_key),
+            report_files: costkit_shell::report::ReportFiles::from_env("_KEY")?,
             notify_routes_key: var("COSTKIT_NOTIFY_ROUTES_KEY").unwrap_or(d.notify_routes_key),
             notify_dead_letter_topic: var("COSTKIT_NOTIFY_DEAD_LETTER_TOPIC")
                 .unwrap_or(d.notify_dead_letter_topic),
@@ -341,7 +346,13 @@ pub async fn api_config(app: &App) -> anyhow::Result<ApiConfig> {
     }
     let ports = &app.wiring.ports;
     let mut api = ApiConfig::new(auth);
-    api.engines = report::engines(ports.blobs.clone(), &c.monitors_key).await?;
+    api.engines = report::engines(
+        ports.blobs.clone(),
+        Some(ports.state.clone()),
+        &c.monitors_key,
+        &c.report_files,
+    )
+    .await?;
     api.blobs = Some(ports.blobs.clone());
     // Slice owners: a month's FOCUS prefix holds every daily re-delivery.
     api.state = Some(ports.state.clone());
@@ -482,9 +493,14 @@ async fn scheduler_report(
             return Err(FlowError::Invalid(why.clone()));
         }
         let p = app.wiring.ports.clone();
-        let engines = report::engines(p.blobs.clone(), &app.config.monitors_key)
-            .await
-            .map_err(|e| FlowError::Invalid(e.to_string()))?;
+        let engines = report::engines(
+            p.blobs.clone(),
+            Some(p.state.clone()),
+            &app.config.monitors_key,
+            &app.config.report_files,
+        )
+        .await
+        .map_err(|e| FlowError::Invalid(e.to_string()))?;
         let env = ScheduledReportEnv {
             store: Arc::new(OpenEach(p.store.clone())),
             blobs: p.blobs,

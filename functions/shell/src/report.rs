@@ -6,8 +6,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use costkit_core::analysis::anomaly::monitor::MonitorFile;
 use costkit_core::flow::FlowError;
-use costkit_core::ports::{BlobStore, PortError};
-use costkit_core::report::{EngineConfig, Report, ReportOptions, ReportPeriod, ReportScope};
+use costkit_core::leaderboard::{ActionsFile, TeamsFile};
+use costkit_core::optimize::idle::IdleOptions;
+use costkit_core::ports::{BlobStore, PortError, StateStore};
+use costkit_core::report::{
+    BlobFocusSource, EngineConfig, LeaderboardConfig, Report, ReportOptions, ReportPeriod,
+    ReportScope,
+};
+use costkit_core::rules::RulesFile;
 use costkit_http::{Auth, SigningKey, StoreAccess};
 use serde_json::{json, Value};
 
@@ -38,35 +44,144 @@ pub fn report_auth(mode: Option<&str>, keys: Option<&str>) -> anyhow::Result<Aut
     }
 }
 
-/// The report engines: the forecast always; anomalies when the monitors file `monitors_key`
-/// exists in `blobs` (the anomaly step's file), read once when the router is built. An invalid
-/// monitors file does not take the reports down: it is logged, and every report carries a note
-/// saying why it has no anomalies section (the anomaly step fails on it loudly).
+/// The report's settings files in the blob store, besides the monitors file, and the idle
+/// switch. Each shell reads them from its environment ([`ReportFiles::from_env`]); a file that
+/// does not exist leaves its section out ("not configured").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// User rules (`docs/rules.schema.json`): their findings join the recommendations
+    /// (default `config/rules.yaml`).
+    pub rules_key: String,
+    /// Teams for the leaderboard (default `config/teams.yaml`).
+    pub teams_key: String,
+    /// Actions marked done for the leaderboard (default `config/actions.yaml`).
+    pub actions_key: String,
+    /// Run the idle-resource rules with their default thresholds (`COSTKIT_REPORT_IDLE`).
+    pub idle: bool,
+}
+
+impl Default for ReportFiles {
+    fn default() -> Self {
+        ReportFiles {
+            rules_key: "config/rules.yaml".into(),
+            teams_key: "config/teams.yaml".into(),
+            actions_key: "config/actions.yaml".into(),
+            idle: false,
+        }
+    }
+}
+
+impl ReportFiles {
+    /// Reads `COSTKIT_RULES<suffix>`, `COSTKIT_TEAMS<suffix>`, `COSTKIT_ACTIONS<suffix>` (the
+    /// Lambda functions use the suffix `_S3_KEY` like their other files, Azure and Google Cloud
+    /// `_KEY`) and `COSTKIT_REPORT_IDLE` (`true`/`1` or `false`/`0`).
+    pub fn from_env(suffix: &str) -> anyhow::Result<ReportFiles> {
+        let d = ReportFiles::default();
+        let key = |name: &str, default: String| {
+            crate::env_var(&format!("COSTKIT_{name}{suffix}")).unwrap_or(default)
+        };
+        let idle = match crate::env_var("COSTKIT_REPORT_IDLE").as_deref() {
+            None => d.idle,
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                anyhow::bail!("COSTKIT_REPORT_IDLE: `{other}`: use true or false")
+            }
+        };
+        Ok(ReportFiles {
+            rules_key: key("RULES", d.rules_key),
+            teams_key: key("TEAMS", d.teams_key),
+            actions_key: key("ACTIONS", d.actions_key),
+            idle,
+        })
+    }
+}
+
+/// The text of `key`, `None` when it does not exist.
+async fn read_optional(blobs: &Arc<dyn BlobStore>, key: &str) -> anyhow::Result<Option<String>> {
+    let b = blobs.clone();
+    let k = key.to_string();
+    match tokio::task::spawn_blocking(move || b.get_bytes(&k)).await? {
+        Ok(bytes) => Ok(Some(
+            String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{key}: not UTF-8 text"))?,
+        )),
+        Err(PortError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The report engines, read once when the router is built: the forecast always; anomalies when
+/// the monitors file `monitors_key` exists in `blobs` (the anomaly step's file); rule findings,
+/// idle recommendations and the leaderboard when [`ReportFiles`] asks for them, over the current
+/// FOCUS records of the bucket (`state` holds each slice's current delivery, so re-deliveries
+/// are not counted twice). An invalid file does not take the reports down: it is logged, and
+/// every report carries a note saying why its section is missing (the step that owns the file
+/// fails on it loudly).
 pub async fn engines(
     blobs: Arc<dyn BlobStore>,
+    state: Option<Arc<dyn StateStore>>,
     monitors_key: &str,
+    files: &ReportFiles,
 ) -> anyhow::Result<EngineConfig> {
     let mut engines = EngineConfig::default();
-    let key = monitors_key.to_string();
-    let text = tokio::task::spawn_blocking(move || blobs.get_bytes(&key)).await?;
-    match text {
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("{monitors_key}: not UTF-8 text"))?;
-            match MonitorFile::parse(&text, monitors_key) {
-                Ok(file) => engines.monitors = Some(file),
+    match read_optional(&blobs, monitors_key).await? {
+        Some(text) => match MonitorFile::parse(&text, monitors_key) {
+            Ok(file) => engines.monitors = Some(file),
+            Err(e) => {
+                tracing::error!(error = %e, "invalid monitors file: reports carry no anomalies section");
+                engines
+                    .problems
+                    .push(format!("anomalies not computed: {e}"));
+            }
+        },
+        None => {
+            tracing::info!(key = %monitors_key, "no monitors file: reports carry no anomalies section");
+        }
+    }
+    if let Some(text) = read_optional(&blobs, &files.rules_key).await? {
+        match RulesFile::parse(&text, &files.rules_key) {
+            Ok(r) => engines.rules = Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "invalid rules file: reports carry no rule findings");
+                engines
+                    .problems
+                    .push(format!("rule findings not computed: {e}"));
+            }
+        }
+    }
+    if files.idle {
+        engines.idle = Some(IdleOptions::default());
+    }
+    let teams = read_optional(&blobs, &files.teams_key).await?;
+    let actions = read_optional(&blobs, &files.actions_key).await?;
+    match (teams, actions) {
+        (Some(t), Some(a)) => {
+            let parsed = TeamsFile::parse(&t, &files.teams_key).and_then(|teams| {
+                ActionsFile::parse(&a, &files.actions_key, &teams)
+                    .map(|actions| LeaderboardConfig { teams, actions })
+            });
+            match parsed {
+                Ok(l) => engines.leaderboard = Some(l),
                 Err(e) => {
-                    tracing::error!(error = %e, "invalid monitors file: reports carry no anomalies section");
+                    tracing::error!(error = %e, "invalid teams or actions file: reports carry no leaderboard");
                     engines
                         .problems
-                        .push(format!("anomalies not computed: {e}"));
+                        .push(format!("leaderboard not computed: {e}"));
                 }
             }
         }
-        Err(PortError::NotFound(_)) => {
-            tracing::info!(key = %monitors_key, "no monitors file: reports carry no anomalies section");
+        (Some(_), None) | (None, Some(_)) => {
+            let msg = format!(
+                "leaderboard not computed: it needs both {} and {}",
+                files.teams_key, files.actions_key
+            );
+            tracing::error!("{msg}");
+            engines.problems.push(msg);
         }
-        Err(e) => return Err(e.into()),
+        (None, None) => {}
+    }
+    if engines.needs_focus() {
+        engines.focus = Some(Arc::new(BlobFocusSource::new(blobs, state)));
     }
     Ok(engines)
 }

@@ -466,25 +466,65 @@ pub fn render_csv(report: &Report) -> Result<Vec<u8>, ::csv::Error> {
     if let Some(list) = &report.recommendations {
         for x in list {
             let c = x.currency.as_ref().map(|c| c.as_str()).unwrap_or("");
-            let group = x.resource_id.as_deref().unwrap_or("");
-            r.row(
-                "recommendation",
-                &x.source,
-                group,
-                "",
-                c,
-                "title",
-                &text(&x.title),
-            )?;
-            r.row(
-                "recommendation",
-                &x.source,
-                group,
-                "",
-                c,
-                "monthly_savings",
-                &opt(x.monthly_savings),
-            )?;
+            let group = x.subject.as_str();
+            let day = x.as_of.to_string();
+            let mut put = |metric: &str, value: &str| {
+                r.row("recommendation", &x.source, group, &day, c, metric, value)
+            };
+            put("title", &text(&x.title))?;
+            put("severity", x.severity)?;
+            put("amount", &num(x.amount))?;
+            put("window_days", &x.window_days.to_string())?;
+            put("monthly_savings", &opt(x.monthly_savings))?;
+            if let Some(id) = &x.resource_id {
+                put("resource_id", &text(id))?;
+            }
+            for reason in &x.reasons {
+                put("reason", &text(reason))?;
+            }
+        }
+    }
+
+    if let Some(lb) = &report.leaderboard {
+        let as_of = lb.as_of.map(|d| d.to_string()).unwrap_or_default();
+        for t in &lb.standings {
+            let mut put = |currency: &str, metric: &str, value: &str| {
+                r.row(
+                    "leaderboard",
+                    "team",
+                    &t.team,
+                    &as_of,
+                    currency,
+                    metric,
+                    value,
+                )
+            };
+            put("", "rank", &t.rank.to_string())?;
+            put("", "points", &t.points.to_string())?;
+            for (cur, v) in &t.verified_monthly_savings {
+                put(cur.as_str(), "verified_monthly_savings", &num(*v))?;
+            }
+            put("", "verified", &t.verified.to_string())?;
+            put("", "actions", &t.actions.to_string())?;
+            put("", "pending", &t.pending.to_string())?;
+            for b in &t.badges {
+                put("", "badge", super::html::badge_name(*b))?;
+            }
+        }
+        for a in &lb.actions {
+            let c = a.currency.as_ref().map(|c| c.as_str()).unwrap_or("");
+            let day = a.done.to_string();
+            let mut put = |metric: &str, value: &str| {
+                r.row("leaderboard", "action", &a.id, &day, c, metric, value)
+            };
+            put("scope", &text(&a.scope))?;
+            put("team", &text(a.team.as_deref().unwrap_or("")))?;
+            put("before_monthly", &opt(a.before_monthly))?;
+            put("after_monthly", &opt(a.after_monthly))?;
+            put("expected_monthly", &opt(a.expected_monthly))?;
+            put("verified_monthly_savings", &num(a.verified_monthly_savings))?;
+            put("points", &a.points.to_string())?;
+            put("status", super::html::status_name(a.status))?;
         }
     }
 

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 
 use super::svg::{self, BandDay, PALETTE};
 use super::{DailySeries, Report};
+use crate::leaderboard::{Badge, Status};
 use crate::money::Currency;
 
 /// Formats an exact amount for people: thousands separators, at least two decimals, every
@@ -44,6 +45,27 @@ pub fn money(d: Decimal) -> String {
 
 fn money_c(d: Decimal, c: &Currency) -> String {
     format!("{} {c}", money(d))
+}
+
+/// A badge's name as the reports show it (the JSON's kebab-case name).
+pub(super) fn badge_name(b: Badge) -> &'static str {
+    match b {
+        Badge::FirstSaving => "first-saving",
+        Badge::FourFigures => "four-figures",
+        Badge::OnTarget => "on-target",
+        Badge::Streak => "streak",
+        Badge::CleanSweep => "clean-sweep",
+    }
+}
+
+/// An action's verification status as the reports show it (the JSON's snake_case name).
+pub(super) fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Verified => "verified",
+        Status::NotVerified => "not_verified",
+        Status::Pending => "pending",
+        Status::NoHistory => "no_history",
+    }
 }
 
 fn opt_money(d: Option<Decimal>) -> String {
@@ -590,28 +612,135 @@ fn sections(r: &Report) -> Vec<Section> {
     });
 
     let mut recs = Table::new(
-        &["Source", "Recommendation", "Resource", "#Monthly savings"],
+        &[
+            "Source",
+            "Severity",
+            "Recommendation",
+            "Subject",
+            "#At stake",
+            "#Window (days)",
+            "#Monthly savings",
+            "Evidence",
+        ],
         match r.recommendations {
-            None => "No recommendation source is configured.",
-            Some(_) => "No recommendations.",
+            None => "No recommendation source is configured (idle rules or a rules file).",
+            Some(_) => "No recommendations: nothing matched.",
         },
     );
     for x in r.recommendations.iter().flatten() {
+        let m = |v: Decimal| match &x.currency {
+            Some(c) => money_c(v, c),
+            None => money(v),
+        };
         recs.row(vec![
             x.source.clone(),
+            x.severity.to_string(),
             x.title.clone(),
-            x.resource_id.clone().unwrap_or_default(),
-            match (&x.monthly_savings, &x.currency) {
-                (Some(s), Some(c)) => money_c(*s, c),
-                (Some(s), None) => money(*s),
-                _ => "—".into(),
-            },
+            x.subject.clone(),
+            m(x.amount),
+            x.window_days.to_string(),
+            x.monthly_savings.map(m).unwrap_or_else(|| "—".into()),
+            x.reasons.join("; "),
         ]);
     }
     out.push(Section {
         id: "recommendations",
         heading: "Recommendations and rule findings".into(),
         tables: vec![recs],
+    });
+
+    let mut teams = Table::new(
+        &[
+            "#Rank",
+            "Team",
+            "#Points",
+            "#Verified savings / month",
+            "Verified",
+            "#Pending",
+            "Badges",
+        ],
+        match r.leaderboard {
+            None => "No leaderboard is configured (teams and actions files).",
+            Some(_) => "No teams.",
+        },
+    );
+    let mut actions = Table::new(
+        &[
+            "Action",
+            "Scope",
+            "Done",
+            "Team",
+            "#Before / 30 d",
+            "#After / 30 d",
+            "#Trend",
+            "#Expected",
+            "#Saved / month",
+            "#Points",
+            "Status",
+        ],
+        "No actions marked done.",
+    );
+    if let Some(lb) = &r.leaderboard {
+        teams.caption = format!(
+            "Points for savings verified in the billing data through {}: {} days before and \
+             after each done day, normalized to 30 days, net of the rest of the spend's trend.",
+            lb.as_of
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "—".into()),
+            lb.window_days
+        );
+        for t in &lb.standings {
+            teams.row(vec![
+                t.rank.to_string(),
+                t.team.clone(),
+                t.points.to_string(),
+                if t.verified_monthly_savings.is_empty() {
+                    "—".into()
+                } else {
+                    t.verified_monthly_savings
+                        .iter()
+                        .map(|(c, v)| money_c(*v, c))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                },
+                format!("{} of {}", t.verified, t.actions),
+                t.pending.to_string(),
+                t.badges
+                    .iter()
+                    .map(|b| format!("{} ({})", badge_name(*b), b.rule()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]);
+        }
+        for a in &lb.actions {
+            actions.row(vec![
+                a.id.clone(),
+                a.scope.clone(),
+                a.done.to_string(),
+                a.team.clone().unwrap_or_else(|| "—".into()),
+                opt_money(a.before_monthly),
+                opt_money(a.after_monthly),
+                a.baseline_factor
+                    .map(|f| format!("×{}", f.round_dp(3).normalize()))
+                    .unwrap_or_else(|| "—".into()),
+                opt_money(a.expected_monthly),
+                match &a.currency {
+                    Some(c) => money_c(a.verified_monthly_savings, c),
+                    None => money(a.verified_monthly_savings),
+                },
+                a.points.to_string(),
+                status_name(a.status).into(),
+            ]);
+        }
+    }
+    out.push(Section {
+        id: "leaderboard",
+        heading: "Leaderboard: verified savings by team".into(),
+        tables: if r.leaderboard.is_some() {
+            vec![teams, actions]
+        } else {
+            vec![teams]
+        },
     });
     out
 }

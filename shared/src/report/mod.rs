@@ -35,17 +35,24 @@ use thiserror::Error;
 use crate::aggregate::{summarize, top_per_currency, CostBasis, DailyRow, GroupBy, TagRow};
 use crate::breakdown::{movers, period_over_period, tag_coverage, trend, DayRange, Granularity};
 use crate::budget::{self, period_spend, Budget, LinearRunRate};
+use crate::leaderboard::LeaderboardSection;
 use crate::money::Currency;
 use crate::store::{CostStore, Filter, StoreError};
 
 pub use self::csv::render_csv;
-pub use self::engines::{compute_engines, EngineConfig, EngineError};
-pub use self::focus::{focus_parts, write_focus_slice, FocusSliceError};
+pub use self::engines::{
+    compute_engines, EngineConfig, EngineError, FocusSource, LeaderboardConfig,
+    DEFAULT_FOCUS_MONTHS,
+};
+pub use self::focus::{focus_parts, write_focus_slice, BlobFocusSource, FocusSliceError};
 pub use self::html::render_html;
 pub use self::xlsx::{render_xlsx, XlsxError};
 
 /// Version of the JSON document's shape; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: recommendations carry `subject`, `severity`, `amount`, `window_days`, `reasons` and
+/// `as_of`; the `leaderboard` section.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Why a report could not be built.
 #[derive(Debug, Error)]
@@ -202,6 +209,10 @@ pub struct EngineSections {
     pub forecast: Option<Vec<ForecastLine>>,
     /// Recommendations and rule findings.
     pub recommendations: Option<Vec<Recommendation>>,
+    /// The leaderboard.
+    pub leaderboard: Option<LeaderboardSection>,
+    /// Notes the engines add (e.g. why a configured section is missing).
+    pub notes: Vec<String>,
 }
 
 /// Spend of one currency.
@@ -506,19 +517,37 @@ pub struct Backtest {
     pub windows: u32,
 }
 
-/// A recommendation or rule finding (when a source is configured).
+/// A recommendation or rule finding (when the idle rules or a rules file are configured).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
-    /// Where it came from (`aws-cost-optimization-hub`, `rule:idle-volume`, ...).
+    /// Where it came from: `idle:<rule>` (e.g. `idle:ebs-unattached`, the idle rule with the
+    /// largest savings) or `rule:<name>` (a user rule).
     pub source: String,
     /// One-line description.
     pub title: String,
-    /// The resource concerned.
+    /// What it is about: `resource=<id>` or the rule's grouping (`ServiceName=..., RegionId=...`,
+    /// `total`).
+    pub subject: String,
+    /// The resource concerned, when the subject is one.
     pub resource_id: Option<String>,
-    /// Currency of the savings.
+    /// `info`, `warning` or `critical` (rules: their `finding` action; idle: warning from 100 a
+    /// month).
+    pub severity: &'static str,
+    /// Currency of the amounts.
     pub currency: Option<Currency>,
-    /// Estimated monthly savings.
+    /// Dollars at stake: the estimated monthly savings (idle) or the subject's cost over the
+    /// rule's window (rules).
+    pub amount: Decimal,
+    /// The window of `amount`, in days (30 for idle recommendations).
+    pub window_days: u32,
+    /// Estimated monthly savings after existing discounts (idle); `null` for rule findings (a
+    /// rule says what costs, not what an action saves).
     pub monthly_savings: Option<Decimal>,
+    /// The evidence (idle: each rule that flagged the resource, with numbers; rules: flags and
+    /// channels).
+    pub reasons: Vec<String>,
+    /// The last day of the FOCUS data the amounts are based on.
+    pub as_of: NaiveDate,
 }
 
 /// The period report.
@@ -560,8 +589,11 @@ pub struct Report {
     pub anomalies: Option<Vec<ReportAnomaly>>,
     /// Filled when the forecasting engine is configured; `null` otherwise.
     pub forecast: Option<Vec<ForecastLine>>,
-    /// Filled when a recommendation source is configured; `null` otherwise.
+    /// Filled when the idle rules or a rules file are configured; `null` otherwise.
     pub recommendations: Option<Vec<Recommendation>>,
+    /// Team points for verified savings, filled when teams and actions files are configured;
+    /// `null` otherwise.
+    pub leaderboard: Option<LeaderboardSection>,
     /// Things the reader must know about the numbers.
     pub notes: Vec<String>,
 }
@@ -928,7 +960,11 @@ pub fn build(
         anomalies: engines.anomalies,
         forecast: engines.forecast,
         recommendations: engines.recommendations,
-        notes,
+        leaderboard: engines.leaderboard,
+        notes: {
+            notes.extend(engines.notes);
+            notes
+        },
     })
 }
 
@@ -1027,6 +1063,8 @@ pub fn generate(
     report.anomalies = sections.anomalies;
     report.forecast = sections.forecast;
     report.recommendations = sections.recommendations;
+    report.leaderboard = sections.leaderboard;
+    report.notes.extend(sections.notes);
     report.notes.extend(engines.problems.iter().cloned());
     Ok(report)
 }

@@ -693,36 +693,170 @@ fn forecast_sheet(wb: &mut Workbook, r: &Report, f: &Fmts) -> Result<(), XlsxErr
 }
 
 fn recommendations_sheet(wb: &mut Workbook, r: &Report, f: &Fmts) -> Result<(), XlsxError> {
-    let ws = new_sheet(wb, "Recommendations", &[28.0, 60.0, 40.0, 10.0, 18.0, 22.0])?;
+    let ws = new_sheet(
+        wb,
+        "Recommendations",
+        &[
+            24.0, 10.0, 60.0, 40.0, 10.0, 14.0, 18.0, 14.0, 18.0, 10.0, 80.0,
+        ],
+    )?;
     let mut s = Sheet { ws, f, row: 0 };
     s.title("Recommendations and rule findings")?;
     let Some(list) = &r.recommendations else {
-        s.text(0, "No recommendation source is configured.")?;
+        s.text(
+            0,
+            "No recommendation source is configured (idle rules or a rules file).",
+        )?;
         return Ok(());
     };
     if list.is_empty() {
-        s.text(0, "No recommendations.")?;
+        s.text(0, "No recommendations: nothing matched.")?;
         return Ok(());
     }
     s.header(&[
         "Source",
+        "Severity",
         "Recommendation",
-        "Resource",
+        "Subject",
         "Currency",
+        "At stake",
+        "At stake (exact)",
         "Monthly savings",
         "Monthly savings (exact)",
+        "Window (days)",
+        "Evidence",
     ])?;
     for x in list {
         s.text(0, &x.source)?;
-        s.text(1, &x.title)?;
-        s.text(2, x.resource_id.as_deref().unwrap_or(""))?;
+        s.text(1, x.severity)?;
+        s.text(2, &x.title)?;
+        s.text(3, &x.subject)?;
         if let Some(c) = &x.currency {
-            s.text(3, c.as_str())?;
-            s.opt_money(4, x.monthly_savings, c)?;
-        } else if let Some(v) = x.monthly_savings {
-            s.ws.write_number(s.row, 4, cents(v))?;
-            s.text(5, &v.normalize().to_string())?;
+            s.text(4, c.as_str())?;
+            s.opt_money(5, Some(x.amount), c)?;
+            s.opt_money(7, x.monthly_savings, c)?;
+        } else {
+            s.ws.write_number(s.row, 5, cents(x.amount))?;
+            if let Some(v) = x.monthly_savings {
+                s.ws.write_number(s.row, 7, cents(v))?;
+            }
         }
+        s.ws.write_number(s.row, 9, f64::from(x.window_days))?;
+        s.text(10, &x.reasons.join("; "))?;
+        s.next();
+    }
+    Ok(())
+}
+
+fn leaderboard_sheet(wb: &mut Workbook, r: &Report, f: &Fmts) -> Result<(), XlsxError> {
+    let ws = new_sheet(
+        wb,
+        "Leaderboard",
+        &[
+            24.0, 40.0, 12.0, 12.0, 16.0, 16.0, 14.0, 16.0, 14.0, 16.0, 14.0, 16.0, 18.0, 12.0,
+            10.0, 14.0,
+        ],
+    )?;
+    let mut s = Sheet { ws, f, row: 0 };
+    s.title("Leaderboard: verified savings by team")?;
+    let Some(lb) = &r.leaderboard else {
+        s.text(0, "No leaderboard is configured (teams and actions files).")?;
+        return Ok(());
+    };
+    s.text(
+        0,
+        &format!(
+            "Data through {}; {} days before and after each done day, normalized to 30 days, \
+             net of the rest of the spend's trend.",
+            lb.as_of
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            lb.window_days
+        ),
+    )?;
+    s.next();
+    s.next();
+    s.header(&[
+        "Rank",
+        "Team",
+        "Points",
+        "Currency",
+        "Verified savings / month",
+        "Verified savings (exact)",
+        "Verified actions",
+        "Actions",
+        "Pending",
+        "Badges",
+    ])?;
+    for t in &lb.standings {
+        // One line per currency of verified savings (a team with none still gets its line).
+        let savings: Vec<(Option<&Currency>, Option<Decimal>)> =
+            if t.verified_monthly_savings.is_empty() {
+                vec![(None, None)]
+            } else {
+                t.verified_monthly_savings
+                    .iter()
+                    .map(|(c, v)| (Some(c), Some(*v)))
+                    .collect()
+            };
+        for (c, v) in savings {
+            s.ws.write_number(s.row, 0, t.rank as f64)?;
+            s.text(1, &t.team)?;
+            s.ws.write_number(s.row, 2, t.points as f64)?;
+            if let Some(c) = c {
+                s.text(3, c.as_str())?;
+                s.opt_money(4, v, c)?;
+            }
+            s.ws.write_number(s.row, 6, t.verified as f64)?;
+            s.ws.write_number(s.row, 7, t.actions as f64)?;
+            s.ws.write_number(s.row, 8, t.pending as f64)?;
+            s.text(
+                9,
+                &t.badges
+                    .iter()
+                    .map(|b| super::html::badge_name(*b))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )?;
+            s.next();
+        }
+    }
+    s.next();
+    s.header(&[
+        "Action",
+        "Scope",
+        "Done",
+        "Team",
+        "Currency",
+        "Before / 30 d",
+        "(exact)",
+        "After / 30 d",
+        "(exact)",
+        "Expected / 30 d",
+        "(exact)",
+        "Saved / month",
+        "(exact)",
+        "Trend factor",
+        "Points",
+        "Status",
+    ])?;
+    for a in &lb.actions {
+        s.text(0, &a.id)?;
+        s.text(1, &a.scope)?;
+        s.date(2, a.done)?;
+        s.text(3, a.team.as_deref().unwrap_or(""))?;
+        if let Some(c) = &a.currency {
+            s.text(4, c.as_str())?;
+            s.opt_money(5, a.before_monthly, c)?;
+            s.opt_money(7, a.after_monthly, c)?;
+            s.opt_money(9, a.expected_monthly, c)?;
+            s.opt_money(11, Some(a.verified_monthly_savings), c)?;
+        }
+        if let Some(fct) = a.baseline_factor {
+            s.ws.write_number(s.row, 13, fct.to_f64().unwrap_or(0.0))?;
+        }
+        s.ws.write_number(s.row, 14, a.points as f64)?;
+        s.text(15, super::html::status_name(a.status))?;
         s.next();
     }
     Ok(())
@@ -733,6 +867,14 @@ pub fn render_xlsx(report: &Report) -> Result<Vec<u8>, XlsxError> {
     let r = report;
     let f = Fmts::new();
     let mut wb = Workbook::new();
+    // The workbook's creation time is the report's day, not the clock's second: the same report
+    // is the same bytes, so its ETag holds across requests.
+    let created = ExcelDateTime::from_ymd(
+        u16::try_from(r.as_of.year()).unwrap_or(1900),
+        r.as_of.month() as u8,
+        r.as_of.day() as u8,
+    )?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
     let billed = r.basis == "billed";
     summary(&mut wb, r, &f)?;
     daily_sheet(&mut wb, "Daily", &r.daily, billed, &f)?;
@@ -755,6 +897,7 @@ pub fn render_xlsx(report: &Report) -> Result<Vec<u8>, XlsxError> {
     anomalies_sheet(&mut wb, r, &f)?;
     forecast_sheet(&mut wb, r, &f)?;
     recommendations_sheet(&mut wb, r, &f)?;
+    leaderboard_sheet(&mut wb, r, &f)?;
     wb.save_to_buffer()
 }
 

@@ -84,3 +84,63 @@ pub fn periods(store: &dyn CostStore) -> Vec<String> {
     p.dedup();
     p
 }
+
+/// Normalizes `file` and writes its records as the normalize flow does: one Parquet part per
+/// billing period under `root/focus/billing_period=P/<job>-part-00000.parquet`.
+pub fn write_focus_parts(root: &Path, file: &str, job: &str) {
+    use costkit_core::flow::normalize::{focus_prefix, PartitionedSink};
+    use costkit_core::output::OutputColumns;
+    let tmp = tempfile::tempdir().expect("dir");
+    let jobs = costkit_core::normalize::plan(&[repo_file(file)], None).expect("plan");
+    let columns =
+        OutputColumns::new(costkit_core::pipeline::extension_columns(&jobs).expect("columns"));
+    let mut sink = PartitionedSink::new(tmp.path().to_path_buf(), columns);
+    costkit_core::pipeline::run(
+        &jobs,
+        &Progress::default(),
+        Some(&mut sink),
+        None,
+        &mut || {},
+    )
+    .expect("normalize");
+    for (period, path) in sink.close().expect("close") {
+        let dest = root
+            .join(focus_prefix(&period))
+            .join(format!("{job}-part-00000.parquet"));
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&path, &dest).expect("copy");
+    }
+}
+
+/// The report-sections fixture: FOCUS files whose October 2024 has idle resources, rule matches
+/// and the example leaderboard's actions.
+pub const SECTIONS_FILES: [&str; 2] = [
+    "tests/fixtures/leaderboard/focus.csv",
+    "tests/fixtures/report/sections_idle.csv",
+];
+
+/// Engines with the sections fixture's rules, the idle rules and the example leaderboard over
+/// the FOCUS parts under `root`.
+pub fn sections_engines(root: &Path) -> costkit_core::report::EngineConfig {
+    use costkit_core::leaderboard::{ActionsFile, TeamsFile};
+    let teams = TeamsFile::load(&repo_file("docs/teams.example.yaml")).expect("teams");
+    let actions =
+        ActionsFile::load(&repo_file("docs/actions.example.yaml"), &teams).expect("actions");
+    costkit_core::report::EngineConfig {
+        rules: Some(
+            costkit_core::rules::RulesFile::load(&repo_file(
+                "tests/fixtures/report/sections_rules.yaml",
+            ))
+            .expect("rules"),
+        ),
+        idle: Some(costkit_core::optimize::idle::IdleOptions::default()),
+        leaderboard: Some(costkit_core::report::LeaderboardConfig { teams, actions }),
+        focus: Some(std::sync::Arc::new(
+            costkit_core::report::BlobFocusSource::new(
+                std::sync::Arc::new(costkit_core::local::DirBlobStore::new(root)),
+                None,
+            ),
+        )),
+        ..costkit_core::report::EngineConfig::default()
+    }
+}
