@@ -33,6 +33,8 @@ use costkit_core::text::Text;
 use serde::Serialize;
 use tokio::runtime::Handle;
 
+use costkit_rest::RetriesExhausted;
+
 use crate::error::AzureError;
 use crate::storage::Storage;
 use crate::table::{BatchOp, Entity, Table, MAX_BATCH, MAX_BATCH_BYTES};
@@ -254,13 +256,13 @@ impl TableStore {
                 }
             }
         }
-        Err(AzureError::RetriesExhausted {
+        Err(AzureError::RetriesExhausted(RetriesExhausted {
             service: "Table",
             operation: "UpdateEntity",
             what: format!("{}: load id counter", self.table.name()),
             attempts: CAS_ATTEMPTS,
             last: "the counter kept changing".into(),
-        })
+        }))
     }
 
     async fn pointer(&self, slice: &Slice) -> Result<Option<Pointer>, AzureError> {
@@ -304,13 +306,13 @@ impl TableStore {
                 Err(x) => return Err(x),
             }
         }
-        Err(AzureError::RetriesExhausted {
+        Err(AzureError::RetriesExhausted(RetriesExhausted {
             service: "Table",
             operation: "UpdateEntity",
             what: format!("{}: pointer {}", self.table.name(), slice_rk(slice)),
             attempts: CAS_ATTEMPTS,
             last: "the pointer kept changing".into(),
-        })
+        }))
     }
 
     /// Slice pointers matching `filter` (including ones whose first load has not committed).

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use costkit_rest::Call;
+use costkit_rest::{Call, RetriesExhausted};
 use reqwest::{Method, Request};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -504,13 +504,13 @@ impl Firestore {
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) if e.is_aborted() => {
-                    return Err(GcpError::RetriesExhausted {
+                    return Err(GcpError::RetriesExhausted(RetriesExhausted {
                         service: "Firestore",
                         operation: "commit",
                         what: what.to_string(),
                         attempts: attempt,
                         last: e.to_string(),
-                    })
+                    }))
                 }
                 Err(e) => return Err(e),
             }
