@@ -3,6 +3,9 @@
 
 use rust_decimal::Decimal;
 
+pub mod bench;
+pub mod generational;
+
 use crate::aggregate::{summarize, CostBasis, GroupBy, LoadBatch, UNTAGGED};
 use crate::focus::{ChargeCategory, FocusRecord, ServiceCategory};
 use crate::money::Currency;
@@ -62,7 +65,8 @@ fn batch(records: &[FocusRecord]) -> LoadBatch {
     b
 }
 
-fn meta(name: &str) -> LoadMeta {
+/// The load metadata of the contract's loads (file `name`).
+pub fn meta(name: &str) -> LoadMeta {
     LoadMeta {
         dialect: "focus".into(),
         files: vec![name.into()],
