@@ -34,7 +34,7 @@ use aws_sdk_dynamodb::Client;
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::money::{Currency, CurrencyTotals};
 use costkit_core::store::generational::{
-    self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
+    self, keys, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
     GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
 use costkit_core::store::{Filter, LoadMeta};
@@ -125,21 +125,11 @@ fn enc(s: &str) -> String {
 }
 
 fn slice_sk(s: &Slice) -> String {
-    format!(
-        "{}#{}#{}",
-        enc(&s.billing_period),
-        enc(&s.provider),
-        enc(&s.billing_account_id)
-    )
+    keys::pointer_key(s, '#', enc)
 }
 
 fn gen_pk(s: &Slice, gen: i64) -> String {
-    format!(
-        "GEN#{}#{}#{}#{gen}",
-        enc(&s.provider),
-        enc(&s.billing_account_id),
-        enc(&s.billing_period)
-    )
+    format!("GEN#{}#{gen}", keys::generation_key(s, '#', enc))
 }
 
 fn load_sk(load_id: i64) -> String {

@@ -25,7 +25,7 @@ use std::future::Future;
 
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
-    self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
+    self, keys, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
     GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
 use costkit_core::store::{Filter, LoadMeta};
@@ -67,34 +67,17 @@ const LIMITS: Limits = Limits {
 };
 
 /// Escapes free text for a key: `[A-Za-z0-9.-]` stay, every other byte becomes `_XX`.
-pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("_{b:02X}"));
-        }
-    }
-    out
-}
+pub use costkit_core::store::generational::keys::escape as enc;
+
+/// Reverses [`enc`].
+pub use costkit_core::store::generational::keys::unescape as dec;
 
 fn slice_rk(s: &Slice) -> String {
-    format!(
-        "s!{}!{}!{}",
-        enc(&s.billing_period),
-        enc(&s.provider),
-        enc(&s.billing_account_id)
-    )
+    format!("s!{}", keys::pointer_key(s, '!', enc))
 }
 
 fn gen_pk(s: &Slice, gen: i64) -> String {
-    format!(
-        "g!{}!{}!{}!{gen:020}",
-        enc(&s.provider),
-        enc(&s.billing_account_id),
-        enc(&s.billing_period)
-    )
+    format!("g!{}!{gen:020}", keys::generation_key(s, '!', enc))
 }
 
 fn load_rk(id: i64) -> String {
@@ -613,24 +596,6 @@ impl GenerationalStore for TableStore {
     fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.handle.block_on(f)
     }
-}
-
-/// Reverses [`enc`].
-pub fn dec(s: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'_' {
-            let hex = s.get(i + 1..i + 3)?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            bytes.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(bytes).ok()
 }
 
 /// JSON text of plain data (serializing it cannot fail).

@@ -27,7 +27,7 @@ use std::future::Future;
 
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
-    self, ChunkLimit, Committed, Flip, FlipOutcome, GenerationalBackend, GenerationalError,
+    self, keys, ChunkLimit, Committed, Flip, FlipOutcome, GenerationalBackend, GenerationalError,
     GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
 };
 use costkit_core::store::{Filter, LoadMeta};
@@ -62,21 +62,11 @@ const LIMITS: Limits = Limits {
 };
 
 fn slice_id(s: &Slice) -> String {
-    format!(
-        "{}!{}!{}",
-        enc(&s.billing_period),
-        enc(&s.provider),
-        enc(&s.billing_account_id)
-    )
+    keys::pointer_key(s, '!', enc)
 }
 
 fn gen_id(s: &Slice, gen: i64) -> String {
-    format!(
-        "{}!{}!{}!{gen:020}",
-        enc(&s.provider),
-        enc(&s.billing_account_id),
-        enc(&s.billing_period)
-    )
+    format!("{}!{gen:020}", keys::generation_key(s, '!', enc))
 }
 
 fn daily_chunk_id(i: usize) -> String {

@@ -35,6 +35,8 @@ use crate::money::CurrencyTotals;
 use crate::store::{CostStore, Filter, LoadInfo, LoadMeta, LoadReport, StoreError};
 use crate::text::Text;
 
+pub mod keys;
+
 /// Failures the algorithm itself detects (the backends turn them into their own error type).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum GenerationalError {
