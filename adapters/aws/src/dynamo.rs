@@ -35,7 +35,7 @@ use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::money::{Currency, CurrencyTotals};
 use costkit_core::store::generational::{
     self, keys, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
-    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, ReadMode, SlicePointer,
 };
 use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
@@ -93,28 +93,9 @@ pub struct DynamoStore {
     backoff: Backoff,
 }
 
-/// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
-#[derive(Clone, Debug)]
-pub struct Pointer {
-    slice: Slice,
-    /// The generation (= owning load id) readers follow; `None` while the slice's first load
-    /// has not committed.
-    gen: Option<i64>,
-    /// Generations written and not yet deleted (the current one, in-flight ones, crashed ones).
-    gens: Vec<i64>,
-}
-
-impl PointerView for Pointer {
-    fn slice(&self) -> &Slice {
-        &self.slice
-    }
-    fn gen(&self) -> Option<i64> {
-        self.gen
-    }
-    fn gens(&self) -> &[i64] {
-        &self.gens
-    }
-}
+/// A slice pointer as stored: nothing but what the shared algorithm reads (its flips are
+/// conditional on the generation, server-side).
+pub type Pointer = SlicePointer;
 
 // ---------------------------------------------------------------------------------------------
 // Key encoding and attribute helpers.

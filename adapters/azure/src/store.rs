@@ -26,7 +26,7 @@ use std::future::Future;
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
     self, keys, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
-    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode, SlicePointer,
 };
 use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
@@ -87,9 +87,7 @@ fn load_rk(id: i64) -> String {
 /// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
 #[derive(Clone, Debug)]
 pub struct Pointer {
-    slice: Slice,
-    gen: Option<i64>,
-    gens: Vec<i64>,
+    base: SlicePointer,
     name: Option<String>,
     etag: Option<String>,
 }
@@ -105,28 +103,33 @@ impl Pointer {
             })?),
         };
         Ok(Pointer {
-            slice: Slice {
-                provider: Text::from(e.require("provider")?),
-                billing_account_id: Text::from(e.require("billing_account_id")?),
-                billing_period: e.require("billing_period")?.to_string(),
+            base: SlicePointer {
+                slice: Slice {
+                    provider: Text::from(e.require("provider")?),
+                    billing_account_id: Text::from(e.require("billing_account_id")?),
+                    billing_period: e.require("billing_period")?.to_string(),
+                },
+                gen,
+                gens,
             },
-            gen,
-            gens,
             name: e.get("billing_account_name").map(str::to_string),
             etag: e.etag.clone(),
         })
     }
 
     fn entity(&self) -> Entity {
-        let mut e = Entity::new(META, slice_rk(&self.slice));
-        e.set("provider", self.slice.provider.as_str())
-            .set("billing_account_id", self.slice.billing_account_id.as_str())
-            .set("billing_period", self.slice.billing_period.clone())
+        let mut e = Entity::new(META, slice_rk(&self.base.slice));
+        e.set("provider", self.base.slice.provider.as_str())
+            .set(
+                "billing_account_id",
+                self.base.slice.billing_account_id.as_str(),
+            )
+            .set("billing_period", self.base.slice.billing_period.clone())
             .set(
                 "gens",
-                serde_json::to_string(&self.gens).unwrap_or_default(),
+                serde_json::to_string(&self.base.gens).unwrap_or_default(),
             );
-        if let Some(g) = self.gen {
+        if let Some(g) = self.base.gen {
             e.set("gen", g.to_string());
         }
         if let Some(n) = &self.name {
@@ -137,14 +140,8 @@ impl Pointer {
 }
 
 impl PointerView for Pointer {
-    fn slice(&self) -> &Slice {
-        &self.slice
-    }
-    fn gen(&self) -> Option<i64> {
-        self.gen
-    }
-    fn gens(&self) -> &[i64] {
-        &self.gens
+    fn base(&self) -> &SlicePointer {
+        &self.base
     }
 }
 
@@ -267,9 +264,11 @@ impl TableStore {
         for _ in 0..CAS_ATTEMPTS {
             let before = self.pointer(slice).await?;
             let mut p = before.clone().unwrap_or_else(|| Pointer {
-                slice: slice.clone(),
-                gen: None,
-                gens: Vec::new(),
+                base: SlicePointer {
+                    slice: slice.clone(),
+                    gen: None,
+                    gens: Vec::new(),
+                },
                 name: None,
                 etag: None,
             });
@@ -310,7 +309,7 @@ impl TableStore {
             if filter
                 .provider
                 .as_ref()
-                .is_some_and(|pr| pr != p.slice.provider.as_str())
+                .is_some_and(|pr| pr != p.base.slice.provider.as_str())
             {
                 continue;
             }
@@ -407,12 +406,12 @@ impl GenerationalBackend for TableStore {
         for slice in slices {
             let p = self
                 .update_pointer(slice, |p| {
-                    if !p.gens.contains(&load_id) {
-                        p.gens.push(load_id);
+                    if !p.base.gens.contains(&load_id) {
+                        p.base.gens.push(load_id);
                     }
                 })
                 .await?;
-            before.push(p.and_then(|p| p.gen));
+            before.push(p.and_then(|p| p.base.gen));
         }
         Ok(before)
     }
@@ -470,7 +469,7 @@ impl GenerationalBackend for TableStore {
                 AzureError::invalid(slice_rk(f.slice), "a pointer flip needs the pointer read")
             })?;
             let mut np = p.clone();
-            np.gen = Some(load_id);
+            np.base.gen = Some(load_id);
             np.name = f.account_name().map(|t| t.as_str().to_string());
             let etag = p.etag.clone().unwrap_or_else(|| "*".into());
             ops.push(BatchOp::Replace(np.entity(), etag));
@@ -502,7 +501,7 @@ impl GenerationalBackend for TableStore {
     }
 
     async fn unregister(&self, slice: &Slice, gen: i64) -> Result<(), AzureError> {
-        self.update_pointer(slice, |p| p.gens.retain(|g| *g != gen))
+        self.update_pointer(slice, |p| p.base.gens.retain(|g| *g != gen))
             .await?;
         Ok(())
     }
