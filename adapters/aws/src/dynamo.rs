@@ -981,17 +981,9 @@ fn parse_pointer(item: &Item) -> Result<Pointer, AwsError> {
 mod tests {
     use super::*;
 
-    fn odd_slice() -> Slice {
-        Slice {
-            provider: Text::from("A#W%S /é"),
-            billing_account_id: Text::from("12!34_x"),
-            billing_period: "2024-09".into(),
-        }
-    }
-
     #[test]
     fn stored_keys_keep_their_layout() {
-        let s = odd_slice();
+        let s = costkit_core::store::contract::odd_slice();
         assert_eq!(slice_sk(&s), "2024-09#A%23W%25S /é#12!34_x");
         assert_eq!(gen_pk(&s, 42), "GEN#A%23W%25S /é#12!34_x#2024-09#42");
     }

@@ -587,17 +587,9 @@ mod tests {
     use super::*;
     use costkit_core::store::generational::pack_rows;
 
-    fn odd_slice() -> Slice {
-        Slice {
-            provider: Text::from("A#W%S /é"),
-            billing_account_id: Text::from("12!34_x"),
-            billing_period: "2024-09".into(),
-        }
-    }
-
     #[test]
     fn stored_keys_keep_their_layout() {
-        let s = odd_slice();
+        let s = costkit_core::store::contract::odd_slice();
         assert_eq!(slice_id(&s), "2024-09!A_23W_25S_20_2F_C3_A9!12_2134_5Fx");
         assert_eq!(
             gen_id(&s, 42),

@@ -9,7 +9,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{meta, record};
+use super::{meta, record, total};
 use crate::aggregate::{LoadBatch, Slice};
 use crate::store::generational::{AsyncCostStore, GenerationalBackend, GenerationalStore};
 use crate::store::{CostStore, Filter};
@@ -59,13 +59,10 @@ where
         0,
         "the first generation's row items are deleted"
     );
-    let total: Decimal = store
-        .daily(&Filter::default())
-        .expect("daily")
-        .iter()
-        .map(|r| r.sums.billed)
-        .sum();
-    assert_eq!(total, "1.5".parse::<Decimal>().expect("dec"));
+    assert_eq!(
+        total(store, &Filter::default()),
+        "1.5".parse::<Decimal>().expect("dec")
+    );
 }
 
 /// One slice of 28 days x `services` services (names with `/`, `#`, non-ASCII and quotes, every

@@ -97,6 +97,8 @@ mod tests {
             "",
             "a/b",
             "x#y",
+            "q?",
+            "back\\slash",
             "tab\t",
             "sep!",
             "Ünïcode",
