@@ -93,13 +93,7 @@ impl GcpError {
     /// The port error for a failure about `what`: 404 is [`PortError::NotFound`], a lost
     /// conditional write [`PortError::Conflict`].
     pub fn into_port(self, what: &str) -> PortError {
-        if self.is_not_found() {
-            PortError::NotFound(what.to_string())
-        } else if self.is_conflict() {
-            PortError::Conflict(what.to_string())
-        } else {
-            PortError::backend(what, self)
-        }
+        PortError::classify(what, self.is_not_found(), self.is_conflict(), self)
     }
 }
 
