@@ -38,6 +38,24 @@ impl PortError {
             message: message.to_string(),
         }
     }
+
+    /// The port error for a backend failure about `what`, as the backend classifies it: a
+    /// missing object is [`PortError::NotFound`], a lost conditional write
+    /// [`PortError::Conflict`], anything else [`PortError::Backend`] with the failure's text.
+    pub fn classify(
+        what: &str,
+        not_found: bool,
+        conflict: bool,
+        failure: impl std::fmt::Display,
+    ) -> PortError {
+        if not_found {
+            PortError::NotFound(what.to_string())
+        } else if conflict {
+            PortError::Conflict(what.to_string())
+        } else {
+            PortError::backend(what, failure)
+        }
+    }
 }
 
 /// Object storage for raw provider payloads, staged aggregates, FOCUS files and config files.
@@ -142,4 +160,25 @@ where
         }
     }
     Err(PortError::Conflict(key.to_string()))
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::PortError;
+
+    #[test]
+    fn not_found_wins_then_conflict_then_the_failure_text() {
+        assert!(matches!(
+            PortError::classify("k", true, true, "x"),
+            PortError::NotFound(w) if w == "k"
+        ));
+        assert!(matches!(
+            PortError::classify("k", false, true, "x"),
+            PortError::Conflict(w) if w == "k"
+        ));
+        assert_eq!(
+            PortError::classify("k", false, false, "HTTP 500: boom").to_string(),
+            "k: HTTP 500: boom"
+        );
+    }
 }

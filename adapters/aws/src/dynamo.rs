@@ -34,8 +34,8 @@ use aws_sdk_dynamodb::Client;
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::money::{Currency, CurrencyTotals};
 use costkit_core::store::generational::{
-    self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
-    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
+    self, keys, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, ReadMode, SlicePointer,
 };
 use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
@@ -93,28 +93,9 @@ pub struct DynamoStore {
     backoff: Backoff,
 }
 
-/// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
-#[derive(Clone, Debug)]
-pub struct Pointer {
-    slice: Slice,
-    /// The generation (= owning load id) readers follow; `None` while the slice's first load
-    /// has not committed.
-    gen: Option<i64>,
-    /// Generations written and not yet deleted (the current one, in-flight ones, crashed ones).
-    gens: Vec<i64>,
-}
-
-impl PointerView for Pointer {
-    fn slice(&self) -> &Slice {
-        &self.slice
-    }
-    fn gen(&self) -> Option<i64> {
-        self.gen
-    }
-    fn gens(&self) -> &[i64] {
-        &self.gens
-    }
-}
+/// A slice pointer as stored: nothing but what the shared algorithm reads (its flips are
+/// conditional on the generation, server-side).
+pub type Pointer = SlicePointer;
 
 // ---------------------------------------------------------------------------------------------
 // Key encoding and attribute helpers.
@@ -125,21 +106,11 @@ fn enc(s: &str) -> String {
 }
 
 fn slice_sk(s: &Slice) -> String {
-    format!(
-        "{}#{}#{}",
-        enc(&s.billing_period),
-        enc(&s.provider),
-        enc(&s.billing_account_id)
-    )
+    keys::pointer_key(s, '#', enc)
 }
 
 fn gen_pk(s: &Slice, gen: i64) -> String {
-    format!(
-        "GEN#{}#{}#{}#{gen}",
-        enc(&s.provider),
-        enc(&s.billing_account_id),
-        enc(&s.billing_period)
-    )
+    format!("GEN#{}#{gen}", keys::generation_key(s, '#', enc))
 }
 
 fn load_sk(load_id: i64) -> String {
@@ -1004,4 +975,16 @@ fn parse_pointer(item: &Item) -> Result<Pointer, AwsError> {
         gen: r.opt_int("gen")?,
         gens: r.int_set("gens")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_keys_keep_their_layout() {
+        let s = costkit_core::store::contract::odd_slice();
+        assert_eq!(slice_sk(&s), "2024-09#A%23W%25S /é#12!34_x");
+        assert_eq!(gen_pk(&s, 42), "GEN#A%23W%25S /é#12!34_x#2024-09#42");
+    }
 }

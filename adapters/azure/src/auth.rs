@@ -19,6 +19,8 @@ use reqwest::Request;
 use serde::Deserialize;
 use sha2::Sha256;
 
+use costkit_rest::{ApiError, Call};
+
 use crate::error::AzureError;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -371,26 +373,24 @@ impl TokenSource {
             }
         };
         let what = format!("{op} for {}", self.resource);
-        let resp = req.send().await.map_err(|e| AzureError::Api {
+        let call = Call {
             service: "Entra ID",
             operation: "GetToken",
-            what: what.clone(),
-            status: 0,
-            code: None,
-            message: crate::http::error_chain(&e),
+            what: &what,
+        };
+        let resp = req.send().await.map_err(|e| {
+            AzureError::Api(ApiError::new(&call, 0, None, crate::http::error_chain(&e)))
         })?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
-            return Err(AzureError::Api {
-                service: "Entra ID",
-                operation: "GetToken",
-                what,
-                status: status.as_u16(),
-                code: None,
-                // The error body names the problem (AADSTS codes); it never contains the secret.
-                message: text.chars().take(500).collect(),
-            });
+            // The error body names the problem (AADSTS codes); it never contains the secret.
+            return Err(AzureError::Api(ApiError::new(
+                &call,
+                status.as_u16(),
+                None,
+                text.chars().take(500).collect(),
+            )));
         }
         let t: TokenResponse = serde_json::from_str(&text)
             .map_err(|e| AzureError::invalid(&what, format!("token response: {e}")))?;

@@ -2,41 +2,18 @@
 
 use costkit_core::ports::PortError;
 use costkit_core::store::StoreError;
+use costkit_rest::{ApiError, RestError, RetriesExhausted};
 use thiserror::Error;
 
 /// Errors from the Azure adapters. Every variant names the service call and the object concerned.
 #[derive(Debug, Error)]
 pub enum AzureError {
     /// The service answered with an error status (after the retries the policy allows).
-    #[error("{service} {operation} {what}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Api {
-        /// `Table`, `Blob`, `Queue`, `Cost Management`, `Entra ID`.
-        service: &'static str,
-        /// The operation (`InsertEntity`, `PutBlock`, `Query`...).
-        operation: &'static str,
-        /// The table/entity, blob, queue or scope.
-        what: String,
-        /// HTTP status.
-        status: u16,
-        /// The service's error code (`x-ms-error-code`, OData or ARM `code`).
-        code: Option<String>,
-        /// The service's message.
-        message: String,
-    },
+    #[error(transparent)]
+    Api(ApiError),
     /// A throttled or transient failure persisted through every allowed attempt.
-    #[error("{service} {operation} {what}: gave up after {attempts} attempts: {last}")]
-    RetriesExhausted {
-        /// Service.
-        service: &'static str,
-        /// Operation.
-        operation: &'static str,
-        /// The object concerned.
-        what: String,
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
+    #[error(transparent)]
+    RetriesExhausted(RetriesExhausted),
     /// Missing or invalid configuration (environment variables, connection strings, keys).
     #[error("Azure configuration: {0}")]
     Config(String),
@@ -59,25 +36,27 @@ pub enum AzureError {
 }
 
 impl AzureError {
-    /// The HTTP status of an [`AzureError::Api`].
-    pub fn status(&self) -> Option<u16> {
+    /// The error status the service answered with, if that is what this is.
+    pub fn api(&self) -> Option<&ApiError> {
         match self {
-            AzureError::Api { status, .. } => Some(*status),
+            AzureError::Api(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// The HTTP status of an [`AzureError::Api`].
+    pub fn status(&self) -> Option<u16> {
+        self.api().map(|e| e.status)
     }
 
     /// The service's error code, when there is one.
     pub fn code(&self) -> Option<&str> {
-        match self {
-            AzureError::Api { code, .. } => code.as_deref(),
-            _ => None,
-        }
+        self.api().and_then(|e| e.code.as_deref())
     }
 
     /// 404: the object does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.api().is_some_and(ApiError::is_not_found)
     }
 
     /// 409 (exists) or 412 (ETag changed): a conditional write lost.
@@ -102,34 +81,22 @@ impl AzureError {
     /// The port error for a failure about `what`: 404 is [`PortError::NotFound`], a lost
     /// conditional write [`PortError::Conflict`].
     pub fn into_port(self, what: &str) -> PortError {
-        if self.is_not_found() {
-            PortError::NotFound(what.to_string())
-        } else if self.is_conflict() {
-            PortError::Conflict(what.to_string())
-        } else {
-            PortError::backend(what, self)
+        PortError::classify(what, self.is_not_found(), self.is_conflict(), self)
+    }
+}
+
+impl From<RestError> for AzureError {
+    fn from(e: RestError) -> AzureError {
+        match e {
+            RestError::Client(m) => AzureError::Config(format!("HTTP client: {m}")),
+            RestError::RetriesExhausted(r) => AzureError::RetriesExhausted(r),
         }
     }
 }
 
-impl From<costkit_rest::RestError> for AzureError {
-    fn from(e: costkit_rest::RestError) -> AzureError {
-        match e {
-            costkit_rest::RestError::Client(m) => AzureError::Config(format!("HTTP client: {m}")),
-            costkit_rest::RestError::RetriesExhausted {
-                service,
-                operation,
-                what,
-                attempts,
-                last,
-            } => AzureError::RetriesExhausted {
-                service,
-                operation,
-                what,
-                attempts,
-                last,
-            },
-        }
+impl From<ApiError> for AzureError {
+    fn from(e: ApiError) -> AzureError {
+        AzureError::Api(e)
     }
 }
 
@@ -138,13 +105,13 @@ impl From<costkit_core::store::generational::GenerationalError> for AzureError {
         use costkit_core::store::generational::GenerationalError as G;
         match e {
             G::Invalid { what, message } => AzureError::Invalid { what, message },
-            G::ReadContention { attempts } => AzureError::RetriesExhausted {
+            G::ReadContention { attempts } => AzureError::RetriesExhausted(RetriesExhausted {
                 service: "Table",
                 operation: "QueryEntities",
                 what: "slice pointers".into(),
                 attempts,
                 last: "slices kept being replaced while they were read".into(),
-            },
+            }),
         }
     }
 }

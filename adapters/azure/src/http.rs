@@ -14,6 +14,8 @@ use reqwest::Response;
 
 pub use costkit_rest::{error_chain, is_transient, Call, RetryPolicy, Transport};
 
+use costkit_rest::ApiError;
+
 use crate::error::AzureError;
 
 /// A transport for Azure calls: the shared client and retries, with [`azure_waits`] installed.
@@ -66,14 +68,12 @@ pub async fn api_error(call: &Call<'_>, resp: Response) -> AzureError {
         .map(str::to_string);
     let body = resp.text().await.unwrap_or_default();
     let (code, message) = parse_error_body(&body);
-    AzureError::Api {
-        service: call.service,
-        operation: call.operation,
-        what: call.what.to_string(),
+    AzureError::Api(ApiError::new(
+        call,
         status,
-        code: header_code.or(code),
-        message: message.unwrap_or_else(|| body.chars().take(500).collect()),
-    }
+        header_code.or(code),
+        message.unwrap_or_else(|| body.chars().take(500).collect()),
+    ))
 }
 
 fn parse_error_body(body: &str) -> (Option<String>, Option<String>) {

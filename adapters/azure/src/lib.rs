@@ -21,6 +21,7 @@ pub mod table;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use costkit_rest::{ApiError, RetriesExhausted};
 pub use error::AzureError;
 pub use storage::Storage;
 pub use store::TableStore;

@@ -25,13 +25,15 @@ use std::future::Future;
 
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
-    self, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
-    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
+    self, keys, ChunkLimit, ChunkParser, Committed, Flip, FlipOutcome, GenerationalBackend,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode, SlicePointer,
 };
 use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
 use serde::Serialize;
 use tokio::runtime::Handle;
+
+use costkit_rest::RetriesExhausted;
 
 use crate::error::AzureError;
 use crate::storage::Storage;
@@ -65,34 +67,17 @@ const LIMITS: Limits = Limits {
 };
 
 /// Escapes free text for a key: `[A-Za-z0-9.-]` stay, every other byte becomes `_XX`.
-pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("_{b:02X}"));
-        }
-    }
-    out
-}
+pub use costkit_core::store::generational::keys::escape as enc;
+
+/// Reverses [`enc`].
+pub use costkit_core::store::generational::keys::unescape as dec;
 
 fn slice_rk(s: &Slice) -> String {
-    format!(
-        "s!{}!{}!{}",
-        enc(&s.billing_period),
-        enc(&s.provider),
-        enc(&s.billing_account_id)
-    )
+    format!("s!{}", keys::pointer_key(s, '!', enc))
 }
 
 fn gen_pk(s: &Slice, gen: i64) -> String {
-    format!(
-        "g!{}!{}!{}!{gen:020}",
-        enc(&s.provider),
-        enc(&s.billing_account_id),
-        enc(&s.billing_period)
-    )
+    format!("g!{}!{gen:020}", keys::generation_key(s, '!', enc))
 }
 
 fn load_rk(id: i64) -> String {
@@ -102,9 +87,7 @@ fn load_rk(id: i64) -> String {
 /// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
 #[derive(Clone, Debug)]
 pub struct Pointer {
-    slice: Slice,
-    gen: Option<i64>,
-    gens: Vec<i64>,
+    base: SlicePointer,
     name: Option<String>,
     etag: Option<String>,
 }
@@ -120,28 +103,33 @@ impl Pointer {
             })?),
         };
         Ok(Pointer {
-            slice: Slice {
-                provider: Text::from(e.require("provider")?),
-                billing_account_id: Text::from(e.require("billing_account_id")?),
-                billing_period: e.require("billing_period")?.to_string(),
+            base: SlicePointer {
+                slice: Slice {
+                    provider: Text::from(e.require("provider")?),
+                    billing_account_id: Text::from(e.require("billing_account_id")?),
+                    billing_period: e.require("billing_period")?.to_string(),
+                },
+                gen,
+                gens,
             },
-            gen,
-            gens,
             name: e.get("billing_account_name").map(str::to_string),
             etag: e.etag.clone(),
         })
     }
 
     fn entity(&self) -> Entity {
-        let mut e = Entity::new(META, slice_rk(&self.slice));
-        e.set("provider", self.slice.provider.as_str())
-            .set("billing_account_id", self.slice.billing_account_id.as_str())
-            .set("billing_period", self.slice.billing_period.clone())
+        let mut e = Entity::new(META, slice_rk(&self.base.slice));
+        e.set("provider", self.base.slice.provider.as_str())
+            .set(
+                "billing_account_id",
+                self.base.slice.billing_account_id.as_str(),
+            )
+            .set("billing_period", self.base.slice.billing_period.clone())
             .set(
                 "gens",
-                serde_json::to_string(&self.gens).unwrap_or_default(),
+                serde_json::to_string(&self.base.gens).unwrap_or_default(),
             );
-        if let Some(g) = self.gen {
+        if let Some(g) = self.base.gen {
             e.set("gen", g.to_string());
         }
         if let Some(n) = &self.name {
@@ -152,14 +140,8 @@ impl Pointer {
 }
 
 impl PointerView for Pointer {
-    fn slice(&self) -> &Slice {
-        &self.slice
-    }
-    fn gen(&self) -> Option<i64> {
-        self.gen
-    }
-    fn gens(&self) -> &[i64] {
-        &self.gens
+    fn base(&self) -> &SlicePointer {
+        &self.base
     }
 }
 
@@ -254,13 +236,13 @@ impl TableStore {
                 }
             }
         }
-        Err(AzureError::RetriesExhausted {
+        Err(AzureError::RetriesExhausted(RetriesExhausted {
             service: "Table",
             operation: "UpdateEntity",
             what: format!("{}: load id counter", self.table.name()),
             attempts: CAS_ATTEMPTS,
             last: "the counter kept changing".into(),
-        })
+        }))
     }
 
     async fn pointer(&self, slice: &Slice) -> Result<Option<Pointer>, AzureError> {
@@ -282,9 +264,11 @@ impl TableStore {
         for _ in 0..CAS_ATTEMPTS {
             let before = self.pointer(slice).await?;
             let mut p = before.clone().unwrap_or_else(|| Pointer {
-                slice: slice.clone(),
-                gen: None,
-                gens: Vec::new(),
+                base: SlicePointer {
+                    slice: slice.clone(),
+                    gen: None,
+                    gens: Vec::new(),
+                },
                 name: None,
                 etag: None,
             });
@@ -304,13 +288,13 @@ impl TableStore {
                 Err(x) => return Err(x),
             }
         }
-        Err(AzureError::RetriesExhausted {
+        Err(AzureError::RetriesExhausted(RetriesExhausted {
             service: "Table",
             operation: "UpdateEntity",
             what: format!("{}: pointer {}", self.table.name(), slice_rk(slice)),
             attempts: CAS_ATTEMPTS,
             last: "the pointer kept changing".into(),
-        })
+        }))
     }
 
     /// Slice pointers matching `filter` (including ones whose first load has not committed).
@@ -325,7 +309,7 @@ impl TableStore {
             if filter
                 .provider
                 .as_ref()
-                .is_some_and(|pr| pr != p.slice.provider.as_str())
+                .is_some_and(|pr| pr != p.base.slice.provider.as_str())
             {
                 continue;
             }
@@ -422,12 +406,12 @@ impl GenerationalBackend for TableStore {
         for slice in slices {
             let p = self
                 .update_pointer(slice, |p| {
-                    if !p.gens.contains(&load_id) {
-                        p.gens.push(load_id);
+                    if !p.base.gens.contains(&load_id) {
+                        p.base.gens.push(load_id);
                     }
                 })
                 .await?;
-            before.push(p.and_then(|p| p.gen));
+            before.push(p.and_then(|p| p.base.gen));
         }
         Ok(before)
     }
@@ -485,7 +469,7 @@ impl GenerationalBackend for TableStore {
                 AzureError::invalid(slice_rk(f.slice), "a pointer flip needs the pointer read")
             })?;
             let mut np = p.clone();
-            np.gen = Some(load_id);
+            np.base.gen = Some(load_id);
             np.name = f.account_name().map(|t| t.as_str().to_string());
             let etag = p.etag.clone().unwrap_or_else(|| "*".into());
             ops.push(BatchOp::Replace(np.entity(), etag));
@@ -517,7 +501,7 @@ impl GenerationalBackend for TableStore {
     }
 
     async fn unregister(&self, slice: &Slice, gen: i64) -> Result<(), AzureError> {
-        self.update_pointer(slice, |p| p.gens.retain(|g| *g != gen))
+        self.update_pointer(slice, |p| p.base.gens.retain(|g| *g != gen))
             .await?;
         Ok(())
     }
@@ -613,24 +597,6 @@ impl GenerationalStore for TableStore {
     }
 }
 
-/// Reverses [`enc`].
-pub fn dec(s: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'_' {
-            let hex = s.get(i + 1..i + 3)?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            bytes.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(bytes).ok()
-}
-
 /// JSON text of plain data (serializing it cannot fail).
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -642,26 +608,13 @@ mod tests {
     use costkit_core::store::generational::pack_rows;
 
     #[test]
-    fn keys_escape_everything_a_table_key_forbids() {
-        for s in [
-            "a/b",
-            "x#y",
-            "q?",
-            "back\\slash",
-            "tab\t",
-            "sep!",
-            "Ünïcode",
-            "_x",
-        ] {
-            let e = enc(s);
-            assert!(
-                e.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
-                "{s} -> {e}"
-            );
-            assert_eq!(dec(&e).as_deref(), Some(s));
-        }
-        assert_eq!(enc("2024-09"), "2024-09");
+    fn stored_keys_keep_their_layout() {
+        let s = costkit_core::store::contract::odd_slice();
+        assert_eq!(slice_rk(&s), "s!2024-09!A_23W_25S_20_2F_C3_A9!12_2134_5Fx");
+        assert_eq!(
+            gen_pk(&s, 42),
+            "g!A_23W_25S_20_2F_C3_A9!12_2134_5Fx!2024-09!00000000000000000042"
+        );
     }
 
     #[test]

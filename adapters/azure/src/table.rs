@@ -8,6 +8,8 @@ use reqwest::{Method, Url};
 use serde_json::{Map, Value};
 
 use crate::auth::Service;
+use costkit_rest::ApiError;
+
 use crate::error::AzureError;
 use crate::http::{api_error, Call};
 use crate::storage::Storage;
@@ -547,14 +549,12 @@ fn check_batch_response(call: &Call<'_>, text: &str) -> Result<(), AzureError> {
                 }
                 Err(_) => (None, None),
             };
-            return Err(AzureError::Api {
-                service: call.service,
-                operation: call.operation,
-                what: call.what.to_string(),
+            return Err(AzureError::Api(ApiError::new(
+                call,
                 status,
                 code,
-                message: message.unwrap_or_else(|| body.chars().take(300).collect()),
-            });
+                message.unwrap_or_else(|| body.chars().take(300).collect()),
+            )));
         }
     }
     if seen == 0 {

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use costkit_rest::{Call, RetryPolicy, Transport};
+use costkit_rest::{ApiError, Call, RetryPolicy, Transport};
 use reqwest::header::HeaderValue;
 use reqwest::{Request, Response, Url};
 use serde::de::DeserializeOwned;
@@ -346,14 +346,12 @@ pub async fn api_error(call: &Call<'_>, resp: Response) -> GcpError {
     let status = resp.status().as_u16();
     let body = resp.text().await.unwrap_or_default();
     let (code, message) = parse_error_body(&body);
-    GcpError::Api {
-        service: call.service,
-        operation: call.operation,
-        what: call.what.to_string(),
+    GcpError::Api(ApiError::new(
+        call,
         status,
         code,
-        message: message.unwrap_or_else(|| body.chars().take(500).collect()),
-    }
+        message.unwrap_or_else(|| body.chars().take(500).collect()),
+    ))
 }
 
 fn parse_error_body(body: &str) -> (Option<String>, Option<String>) {

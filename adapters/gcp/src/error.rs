@@ -2,7 +2,7 @@
 
 use costkit_core::ports::PortError;
 use costkit_core::store::StoreError;
-use costkit_rest::RestError;
+use costkit_rest::{ApiError, RestError, RetriesExhausted};
 use thiserror::Error;
 
 /// Errors from the Google Cloud adapters. Every variant names the service call and the object
@@ -10,36 +10,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum GcpError {
     /// The service answered with an error status (after the retries the policy allows).
-    #[error("{service} {operation} {what}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Api {
-        /// `Firestore`, `Pub/Sub`, `Cloud Storage`, `BigQuery`, `metadata server`.
-        service: &'static str,
-        /// The operation (`commit`, `publish`, `objects.insert`...).
-        operation: &'static str,
-        /// The document, topic, object or table.
-        what: String,
-        /// HTTP status.
-        status: u16,
-        /// Google's canonical status (`ABORTED`, `ALREADY_EXISTS`, `FAILED_PRECONDITION`...) or
-        /// the JSON API's reason (`notFound`).
-        code: Option<String>,
-        /// The service's message.
-        message: String,
-    },
+    #[error(transparent)]
+    Api(ApiError),
     /// A throttled or transient failure persisted through every allowed attempt.
-    #[error("{service} {operation} {what}: gave up after {attempts} attempts: {last}")]
-    RetriesExhausted {
-        /// Service.
-        service: &'static str,
-        /// Operation.
-        operation: &'static str,
-        /// The object concerned.
-        what: String,
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
+    #[error(transparent)]
+    RetriesExhausted(RetriesExhausted),
     /// Missing or invalid configuration (environment variables, endpoints, project id).
     #[error("Google Cloud configuration: {0}")]
     Config(String),
@@ -62,25 +37,27 @@ pub enum GcpError {
 }
 
 impl GcpError {
-    /// The HTTP status of a [`GcpError::Api`].
-    pub fn status(&self) -> Option<u16> {
+    /// The error status the service answered with, if that is what this is.
+    pub fn api(&self) -> Option<&ApiError> {
         match self {
-            GcpError::Api { status, .. } => Some(*status),
+            GcpError::Api(e) => Some(e),
             _ => None,
         }
     }
 
-    /// Google's status or reason, when there is one.
+    /// The HTTP status of a [`GcpError::Api`].
+    pub fn status(&self) -> Option<u16> {
+        self.api().map(|e| e.status)
+    }
+
+    /// The service's error code, when there is one.
     pub fn code(&self) -> Option<&str> {
-        match self {
-            GcpError::Api { code, .. } => code.as_deref(),
-            _ => None,
-        }
+        self.api().and_then(|e| e.code.as_deref())
     }
 
     /// 404: the object does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.api().is_some_and(ApiError::is_not_found)
     }
 
     /// A conditional write lost: the document exists (`ALREADY_EXISTS`), its `updateTime`
@@ -116,13 +93,7 @@ impl GcpError {
     /// The port error for a failure about `what`: 404 is [`PortError::NotFound`], a lost
     /// conditional write [`PortError::Conflict`].
     pub fn into_port(self, what: &str) -> PortError {
-        if self.is_not_found() {
-            PortError::NotFound(what.to_string())
-        } else if self.is_conflict() {
-            PortError::Conflict(what.to_string())
-        } else {
-            PortError::backend(what, self)
-        }
+        PortError::classify(what, self.is_not_found(), self.is_conflict(), self)
     }
 }
 
@@ -130,20 +101,14 @@ impl From<RestError> for GcpError {
     fn from(e: RestError) -> GcpError {
         match e {
             RestError::Client(m) => GcpError::Config(format!("HTTP client: {m}")),
-            RestError::RetriesExhausted {
-                service,
-                operation,
-                what,
-                attempts,
-                last,
-            } => GcpError::RetriesExhausted {
-                service,
-                operation,
-                what,
-                attempts,
-                last,
-            },
+            RestError::RetriesExhausted(r) => GcpError::RetriesExhausted(r),
         }
+    }
+}
+
+impl From<ApiError> for GcpError {
+    fn from(e: ApiError) -> GcpError {
+        GcpError::Api(e)
     }
 }
 
@@ -152,13 +117,13 @@ impl From<costkit_core::store::generational::GenerationalError> for GcpError {
         use costkit_core::store::generational::GenerationalError as G;
         match e {
             G::Invalid { what, message } => GcpError::Invalid { what, message },
-            G::ReadContention { attempts } => GcpError::RetriesExhausted {
+            G::ReadContention { attempts } => GcpError::RetriesExhausted(RetriesExhausted {
                 service: "Firestore",
                 operation: "read",
                 what: "slice pointers".into(),
                 attempts,
                 last: "slices kept being replaced while they were read".into(),
-            },
+            }),
         }
     }
 }
@@ -177,14 +142,14 @@ mod tests {
     use super::*;
 
     fn api(status: u16, code: &str) -> GcpError {
-        GcpError::Api {
+        GcpError::Api(ApiError {
             service: "Firestore",
             operation: "commit",
             what: "doc".into(),
             status,
             code: Some(code.into()),
             message: "m".into(),
-        }
+        })
     }
 
     #[test]

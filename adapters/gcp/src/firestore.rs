@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use costkit_rest::Call;
+use costkit_rest::{Call, RetriesExhausted};
 use reqwest::{Method, Request};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -504,13 +504,13 @@ impl Firestore {
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) if e.is_aborted() => {
-                    return Err(GcpError::RetriesExhausted {
+                    return Err(GcpError::RetriesExhausted(RetriesExhausted {
                         service: "Firestore",
                         operation: "commit",
                         what: what.to_string(),
                         attempts: attempt,
                         last: e.to_string(),
-                    })
+                    }))
                 }
                 Err(e) => return Err(e),
             }
@@ -550,14 +550,7 @@ pub fn commit_groups(writes: Vec<Value>) -> Vec<Vec<Value>> {
 /// Escapes free text for a document id: `[A-Za-z0-9.-]` stay, every other byte becomes `_XX`
 /// (so ids never contain `/`, never look like `__name__`, and `!` is free as a separator).
 pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("_{b:02X}"));
-        }
-    }
+    let out = costkit_core::store::generational::keys::escape(s);
     if out.is_empty() || out == "." || out == ".." {
         // Ids may not be empty, `.` or `..`: escape them too (`_` never starts a plain byte).
         return s.bytes().map(|b| format!("_{b:02X}")).collect::<String>() + "_";

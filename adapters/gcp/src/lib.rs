@@ -26,6 +26,6 @@ pub mod store;
 pub mod testkit;
 
 pub use client::{Endpoint, Gcp, Service};
-pub use costkit_rest::{Call, RetryPolicy, Transport};
+pub use costkit_rest::{ApiError, Call, RetriesExhausted, RetryPolicy, Transport};
 pub use error::GcpError;
 pub use store::FirestoreStore;

@@ -27,8 +27,8 @@ use std::future::Future;
 
 use costkit_core::aggregate::{DailyRow, Slice, TagRow};
 use costkit_core::store::generational::{
-    self, ChunkLimit, Committed, Flip, FlipOutcome, GenerationalBackend, GenerationalError,
-    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode,
+    self, keys, ChunkLimit, Committed, Flip, FlipOutcome, GenerationalBackend, GenerationalError,
+    GenerationalStore, Limits, LoadRecord, NewGeneration, PointerView, ReadMode, SlicePointer,
 };
 use costkit_core::store::{Filter, LoadMeta};
 use costkit_core::text::Text;
@@ -62,21 +62,11 @@ const LIMITS: Limits = Limits {
 };
 
 fn slice_id(s: &Slice) -> String {
-    format!(
-        "{}!{}!{}",
-        enc(&s.billing_period),
-        enc(&s.provider),
-        enc(&s.billing_account_id)
-    )
+    keys::pointer_key(s, '!', enc)
 }
 
 fn gen_id(s: &Slice, gen: i64) -> String {
-    format!(
-        "{}!{}!{}!{gen:020}",
-        enc(&s.provider),
-        enc(&s.billing_account_id),
-        enc(&s.billing_period)
-    )
+    format!("{}!{gen:020}", keys::generation_key(s, '!', enc))
 }
 
 fn daily_chunk_id(i: usize) -> String {
@@ -90,9 +80,7 @@ fn tag_chunk_id(key_index: usize, i: usize) -> String {
 /// A slice pointer as stored (the shared algorithm's view of it is [`PointerView`]).
 #[derive(Clone, Debug)]
 pub struct Pointer {
-    slice: Slice,
-    gen: Option<i64>,
-    gens: Vec<i64>,
+    base: SlicePointer,
     daily_chunks: usize,
     /// Tag keys of the current generation, sorted, with their chunk counts.
     tag_chunks: Vec<(String, usize)>,
@@ -112,13 +100,15 @@ impl Pointer {
                 .map_err(|e| GcpError::invalid(&d.name, format!("field `tag_chunks`: {e}")))?,
         };
         Ok(Pointer {
-            slice: Slice {
-                provider: Text::from(d.str("provider")?),
-                billing_account_id: Text::from(d.str("billing_account_id")?),
-                billing_period: d.str("billing_period")?.to_string(),
+            base: SlicePointer {
+                slice: Slice {
+                    provider: Text::from(d.str("provider")?),
+                    billing_account_id: Text::from(d.str("billing_account_id")?),
+                    billing_period: d.str("billing_period")?.to_string(),
+                },
+                gen: d.opt_int("gen")?,
+                gens: d.int_array("gens")?,
             },
-            gen: d.opt_int("gen")?,
-            gens: d.int_array("gens")?,
             daily_chunks: count("daily_chunks")?,
             tag_chunks,
             update_time: d.update_time()?.to_string(),
@@ -127,14 +117,8 @@ impl Pointer {
 }
 
 impl PointerView for Pointer {
-    fn slice(&self) -> &Slice {
-        &self.slice
-    }
-    fn gen(&self) -> Option<i64> {
-        self.gen
-    }
-    fn gens(&self) -> &[i64] {
-        &self.gens
+    fn base(&self) -> &SlicePointer {
+        &self.base
     }
 }
 
@@ -346,7 +330,7 @@ impl GenerationalBackend for FirestoreStore {
             .pointers_by_name(slices)
             .await?
             .into_iter()
-            .map(|p| p.and_then(|p| p.gen))
+            .map(|p| p.and_then(|p| p.base.gen))
             .collect();
         let writes = slices
             .iter()
@@ -602,6 +586,16 @@ impl GenerationalStore for FirestoreStore {
 mod tests {
     use super::*;
     use costkit_core::store::generational::pack_rows;
+
+    #[test]
+    fn stored_keys_keep_their_layout() {
+        let s = costkit_core::store::contract::odd_slice();
+        assert_eq!(slice_id(&s), "2024-09!A_23W_25S_20_2F_C3_A9!12_2134_5Fx");
+        assert_eq!(
+            gen_id(&s, 42),
+            "A_23W_25S_20_2F_C3_A9!12_2134_5Fx!2024-09!00000000000000000042"
+        );
+    }
 
     #[test]
     fn rows_are_packed_below_the_field_limit() {

@@ -69,7 +69,7 @@ async fn a_commit_that_keeps_aborting_gives_up_naming_it() {
         .await
         .expect_err("gives up");
     assert!(
-        matches!(err, GcpError::RetriesExhausted { attempts: 8, .. }),
+        matches!(err, GcpError::RetriesExhausted(ref r) if r.attempts == 8),
         "{err}"
     );
     assert!(err.to_string().contains("ABORTED"), "{err}");

@@ -10,7 +10,9 @@
 //! for minutes.
 //!
 //! Adapters keep their own error types: [`Transport::send`] is generic over any error that a
-//! [`RestError`] converts into, so request builders return the adapter's error unchanged.
+//! [`RestError`] converts into, so request builders return the adapter's error unchanged. What
+//! every cloud's errors share is here once: an error status as [`ApiError`], attempts that ran
+//! out as [`RetriesExhausted`] (the adapters embed both as variant payloads).
 
 use std::time::Duration;
 
@@ -28,19 +30,69 @@ pub enum RestError {
     #[error("HTTP client: {0}")]
     Client(String),
     /// A throttled or transient failure persisted through every allowed attempt.
-    #[error("{service} {operation} {what}: gave up after {attempts} attempts: {last}")]
-    RetriesExhausted {
-        /// Service.
-        service: &'static str,
-        /// Operation.
-        operation: &'static str,
-        /// The object concerned.
-        what: String,
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
+    #[error(transparent)]
+    RetriesExhausted(RetriesExhausted),
+}
+
+/// An error status a service answered with (after the retries the policy allows). The adapters
+/// embed it as their `Api` variant and add what is cloud-specific (which codes mean a lost
+/// conditional write, for instance) around it.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{service} {operation} {what}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct ApiError {
+    /// The service (`Table`, `Blob`, `Firestore`, `Cloud Storage`...).
+    pub service: &'static str,
+    /// The operation (`InsertEntity`, `commit`, `objects.insert`...).
+    pub operation: &'static str,
+    /// The object concerned (entity, blob, document, topic, scope...).
+    pub what: String,
+    /// HTTP status (0 when no response came back at all).
+    pub status: u16,
+    /// The service's error code (`x-ms-error-code`, OData or ARM `code`, Google's canonical
+    /// status such as `ABORTED` or the JSON API's reason such as `notFound`).
+    pub code: Option<String>,
+    /// The service's message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// The error of `call` answered with `status`.
+    pub fn new(call: &Call<'_>, status: u16, code: Option<String>, message: String) -> ApiError {
+        ApiError {
+            service: call.service,
+            operation: call.operation,
+            what: call.what.to_string(),
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// 404: the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+    }
+
+    /// Whether the status is one worth another attempt ([`is_transient_status`]).
+    pub fn is_transient(&self) -> bool {
+        is_transient_status(self.status)
+    }
+}
+
+/// A throttled or transient failure that persisted through every allowed attempt.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{service} {operation} {what}: gave up after {attempts} attempts: {last}")]
+pub struct RetriesExhausted {
+    /// Service.
+    pub service: &'static str,
+    /// Operation.
+    pub operation: &'static str,
+    /// The object concerned.
+    pub what: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last failure.
+    pub last: String,
 }
 
 /// Bounded retries.
@@ -86,7 +138,13 @@ impl RetryPolicy {
 
 /// True for the statuses worth another attempt.
 pub fn is_transient(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+    is_transient_status(status.as_u16())
+}
+
+/// True for the statuses worth another attempt (408, 429, 500, 502, 503, 504), as a number: the
+/// one classification the transport and [`ApiError::is_transient`] share.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// The wait the standard `Retry-After` header asks for (seconds or an HTTP date), if any.
@@ -194,12 +252,14 @@ impl Transport {
                 Ok(resp) => return Ok(resp),
                 Err(e) => (error_chain(&e), None),
             };
-            let give_up = |last: String| RestError::RetriesExhausted {
-                service: call.service,
-                operation: call.operation,
-                what: call.what.to_string(),
-                attempts: attempt,
-                last,
+            let give_up = |last: String| {
+                RestError::RetriesExhausted(RetriesExhausted {
+                    service: call.service,
+                    operation: call.operation,
+                    what: call.what.to_string(),
+                    attempts: attempt,
+                    last,
+                })
             };
             if attempt >= max {
                 return Err(give_up(last).into());
@@ -284,6 +344,22 @@ mod tests {
         }
         let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| p.backoff(4)).collect();
         assert!(waits.len() > 40);
+    }
+
+    #[test]
+    fn an_api_error_reads_as_before_and_classifies_its_status() {
+        let call = Call {
+            service: "Firestore",
+            operation: "commit",
+            what: "doc",
+        };
+        let e = ApiError::new(&call, 409, Some("ABORTED".into()), "m".into());
+        assert_eq!(e.to_string(), "Firestore commit doc: HTTP 409 (ABORTED): m");
+        assert!(!e.is_not_found() && !e.is_transient());
+        let e = ApiError::new(&call, 404, None, "gone".into());
+        assert_eq!(e.to_string(), "Firestore commit doc: HTTP 404: gone");
+        assert!(e.is_not_found());
+        assert!(ApiError::new(&call, 503, None, String::new()).is_transient());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use rust_decimal::Decimal;
 
-use crate::aggregate::{summarize, CostBasis, GroupBy, LoadBatch, UNTAGGED};
+pub mod bench;
+pub mod generational;
+
+use crate::aggregate::{summarize, CostBasis, GroupBy, LoadBatch, Slice, UNTAGGED};
 use crate::focus::{ChargeCategory, FocusRecord, ServiceCategory};
 use crate::money::Currency;
 use crate::store::{CostStore, Filter, LoadMeta};
@@ -62,7 +65,8 @@ fn batch(records: &[FocusRecord]) -> LoadBatch {
     b
 }
 
-fn meta(name: &str) -> LoadMeta {
+/// The load metadata of the contract's loads (file `name`).
+pub fn meta(name: &str) -> LoadMeta {
     LoadMeta {
         dialect: "focus".into(),
         files: vec![name.into()],
@@ -70,7 +74,8 @@ fn meta(name: &str) -> LoadMeta {
     }
 }
 
-fn total(store: &dyn CostStore, filter: &Filter) -> Decimal {
+/// Σ BilledCost of the daily rows `filter` selects.
+pub fn total(store: &dyn CostStore, filter: &Filter) -> Decimal {
     store
         .daily(filter)
         .expect("daily")
@@ -235,6 +240,16 @@ pub fn currencies_stay_apart(store: &mut dyn CostStore) {
         CostBasis::Billed,
     );
     assert_eq!(lines.len(), 2, "one line per currency: {lines:?}");
+}
+
+/// A slice whose parts need escaping in every backend's keys (`#`, `%`, `!`, `_`, `/`, space,
+/// non-ASCII), for tests that pin a backend's stored key layout.
+pub fn odd_slice() -> Slice {
+    Slice {
+        provider: Text::from("A#W%S /é"),
+        billing_account_id: Text::from("12!34_x"),
+        billing_period: "2024-09".into(),
+    }
 }
 
 /// Runs every contract check, each on a fresh store from `make`.

@@ -35,6 +35,8 @@ use crate::money::CurrencyTotals;
 use crate::store::{CostStore, Filter, LoadInfo, LoadMeta, LoadReport, StoreError};
 use crate::text::Text;
 
+pub mod keys;
+
 /// Failures the algorithm itself detects (the backends turn them into their own error type).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum GenerationalError {
@@ -114,14 +116,42 @@ pub struct Limits {
     pub reads: ReadMode,
 }
 
+/// What every backend's slice pointer holds for the algorithm. A backend whose pointer has
+/// nothing else uses it as is; others embed it next to their own fields (version, chunk
+/// counts, account name). How it is stored stays each backend's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlicePointer {
+    /// The slice.
+    pub slice: Slice,
+    /// The generation (= owning load id) readers follow; `None` while the slice's first load
+    /// has not committed.
+    pub gen: Option<i64>,
+    /// Generations written and not yet deleted (the current one, in-flight ones, crashed ones).
+    pub gens: Vec<i64>,
+}
+
 /// What the algorithm needs to know of a stored slice pointer.
 pub trait PointerView {
+    /// The slice and its generations.
+    fn base(&self) -> &SlicePointer;
     /// The slice.
-    fn slice(&self) -> &Slice;
+    fn slice(&self) -> &Slice {
+        &self.base().slice
+    }
     /// The generation readers follow (`None` until the slice's first load commits).
-    fn gen(&self) -> Option<i64>;
+    fn gen(&self) -> Option<i64> {
+        self.base().gen
+    }
     /// Generations written and not yet deleted (current, in flight, left by crashes).
-    fn gens(&self) -> &[i64];
+    fn gens(&self) -> &[i64] {
+        &self.base().gens
+    }
+}
+
+impl PointerView for SlicePointer {
+    fn base(&self) -> &SlicePointer {
+        self
+    }
 }
 
 /// One chunk of packed rows: a JSON array.

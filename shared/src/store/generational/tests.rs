@@ -32,22 +32,14 @@ impl From<MemError> for StoreError {
 
 #[derive(Clone, Debug)]
 struct MemPointer {
-    slice: Slice,
-    gen: Option<i64>,
-    gens: Vec<i64>,
+    base: SlicePointer,
     version: u64,
     name: Option<String>,
 }
 
 impl PointerView for MemPointer {
-    fn slice(&self) -> &Slice {
-        &self.slice
-    }
-    fn gen(&self) -> Option<i64> {
-        self.gen
-    }
-    fn gens(&self) -> &[i64] {
-        &self.gens
+    fn base(&self) -> &SlicePointer {
+        &self.base
     }
 }
 
@@ -201,17 +193,19 @@ impl GenerationalBackend for Mem {
                 .pointers
                 .entry((*s).clone())
                 .or_insert_with(|| MemPointer {
-                    slice: (*s).clone(),
-                    gen: None,
-                    gens: Vec::new(),
+                    base: SlicePointer {
+                        slice: (*s).clone(),
+                        gen: None,
+                        gens: Vec::new(),
+                    },
                     version: 0,
                     name: None,
                 });
-            if !p.gens.contains(&load_id) {
-                p.gens.push(load_id);
+            if !p.base.gens.contains(&load_id) {
+                p.base.gens.push(load_id);
             }
             p.version = v;
-            out.push(p.gen);
+            out.push(p.base.gen);
         }
         Ok(out)
     }
@@ -288,7 +282,7 @@ impl GenerationalBackend for Mem {
             };
             let ok = match f.pointer {
                 Some(read) => read.version == cur.version,
-                None => cur.gen.is_none_or(|g| g < load_id),
+                None => cur.base.gen.is_none_or(|g| g < load_id),
             };
             if !ok {
                 return Ok(FlipOutcome::Conflict(MemError::Conflict));
@@ -301,7 +295,7 @@ impl GenerationalBackend for Mem {
         let v = st.version;
         for f in flips {
             if let Some(p) = st.pointers.get_mut(f.slice) {
-                p.gen = Some(load_id);
+                p.base.gen = Some(load_id);
                 p.name = f.account_name().map(|t| t.as_str().to_string());
                 p.version = v;
             }
@@ -327,7 +321,7 @@ impl GenerationalBackend for Mem {
         st.version += 1;
         let v = st.version;
         if let Some(p) = st.pointers.get_mut(slice) {
-            p.gens.retain(|g| *g != gen);
+            p.base.gens.retain(|g| *g != gen);
             p.version = v;
         }
         Ok(())
@@ -353,13 +347,13 @@ impl GenerationalBackend for Mem {
                     filter
                         .billing_period
                         .as_ref()
-                        .is_none_or(|b| *b == p.slice.billing_period)
+                        .is_none_or(|b| *b == p.base.slice.billing_period)
                 })
                 .filter(|p| {
                     filter
                         .provider
                         .as_ref()
-                        .is_none_or(|b| b == p.slice.provider.as_str())
+                        .is_none_or(|b| b == p.base.slice.provider.as_str())
                 })
                 .cloned()
                 .collect()
