@@ -171,7 +171,7 @@ impl Intercept for CaptureBody {
 }
 
 /// Whether a failed call is worth another attempt: throttling, network trouble, a 5xx.
-pub(crate) fn retryable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool
+fn retryable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool
 where
     R: std::fmt::Debug,
     SdkError<E, R>: ProvideErrorMetadata,
@@ -186,9 +186,7 @@ where
 }
 
 /// Whether the service answered with a 5xx (any Cost Explorer operation).
-pub(crate) fn server_error<E>(
-    e: &SdkError<E, aws_sdk_costexplorer::config::http::HttpResponse>,
-) -> bool {
+fn server_error<E>(e: &SdkError<E, aws_sdk_costexplorer::config::http::HttpResponse>) -> bool {
     e.raw_response()
         .is_some_and(|r| r.status().is_server_error())
 }
@@ -309,38 +307,54 @@ impl CostExplorer {
         ),
         AwsError,
     > {
+        let (out, capture) = self
+            .call_with_retry(OP, || {
+                let capture = CaptureBody::default();
+                let sent = req.clone().customize().interceptor(capture.clone()).send();
+                async move { sent.await.map(|out| (out, capture)) }
+            })
+            .await?;
+        let body = capture.take().ok_or_else(|| AwsError::Invalid {
+            what: format!("{SVC} {OP}"),
+            message: "the response body was not available to keep".into(),
+        })?;
+        Ok((out, body))
+    }
+
+    /// Sends a Cost Explorer request (`send` builds and sends one attempt) with the fetcher's
+    /// backoff: throttling, dispatch and timeout failures and 5xx answers are retried up to
+    /// `max_attempts`, anything else fails at once with its AWS error code.
+    pub(crate) async fn call_with_retry<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut send: F,
+    ) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<
+            Output = Result<T, SdkError<E, aws_sdk_costexplorer::config::http::HttpResponse>>,
+        >,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         let max = self.backoff.max_attempts.max(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let capture = CaptureBody::default();
-            let sent = req
-                .clone()
-                .customize()
-                .interceptor(capture.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(out) => {
-                    let body = capture.take().ok_or_else(|| AwsError::Invalid {
-                        what: format!("{SVC} {OP}"),
-                        message: "the response body was not available to keep".into(),
-                    })?;
-                    return Ok((out, body));
-                }
+            match send().await {
+                Ok(out) => return Ok(out),
                 Err(e) => {
                     if !(retryable(&e) || server_error(&e)) {
-                        return Err(AwsError::api(SVC, OP, e));
+                        return Err(AwsError::api(SVC, operation, e));
                     }
                     if attempt >= max {
                         return Err(AwsError::RetriesExhausted {
                             service: SVC,
-                            operation: OP,
+                            operation,
                             attempts: attempt,
                             last: DisplayErrorContext(&e).to_string(),
                         });
                     }
-                    tracing::warn!(attempt, code = ?e.code(), "Cost Explorer call failed; retrying after backoff");
+                    tracing::warn!(attempt, operation, code = ?e.code(), "Cost Explorer call failed; retrying after backoff");
                     self.backoff.sleep(attempt).await;
                 }
             }

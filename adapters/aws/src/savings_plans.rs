@@ -9,11 +9,6 @@
 //! (`NextPageToken`); the summary repeats on every page and is taken from the first. Throttling
 //! and transient failures are retried like the other Cost Explorer calls ([`Backoff`]).
 
-use aws_sdk_costexplorer::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_costexplorer::operation::get_savings_plans_purchase_recommendation::{
-    builders::GetSavingsPlansPurchaseRecommendationFluentBuilder,
-    GetSavingsPlansPurchaseRecommendationOutput,
-};
 use aws_sdk_costexplorer::types::{
     LookbackPeriodInDays, PaymentOption, SavingsPlansPurchaseRecommendationDetail,
     SavingsPlansPurchaseRecommendationSummary, SupportedSavingsPlansType, TermInYears,
@@ -23,7 +18,7 @@ use costkit_core::optimize::simulate::Payment;
 use costkit_core::optimize::ProviderRecommendation;
 use rust_decimal::Decimal;
 
-use crate::cost_explorer::{retryable, server_error, CostExplorer};
+use crate::cost_explorer::CostExplorer;
 use crate::error::AwsError;
 
 const SVC: &str = "Cost Explorer";
@@ -295,7 +290,7 @@ impl CostExplorer {
                 .payment_option(q.payment_option())
                 .lookback_period_in_days(q.lookback())
                 .set_next_page_token(token.clone());
-            let page = self.send_sp_with_retry(req).await?;
+            let page = self.call_with_retry(OP, || req.clone().send()).await?;
             out.pages += 1;
             if out.pages == 1 {
                 if let Some(m) = page.metadata() {
@@ -339,35 +334,6 @@ impl CostExplorer {
             "fetched the Savings Plans purchase recommendation"
         );
         Ok(out)
-    }
-
-    async fn send_sp_with_retry(
-        &self,
-        req: GetSavingsPlansPurchaseRecommendationFluentBuilder,
-    ) -> Result<GetSavingsPlansPurchaseRecommendationOutput, AwsError> {
-        let max = self.backoff.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match req.clone().send().await {
-                Ok(out) => return Ok(out),
-                Err(e) => {
-                    if !(retryable(&e) || server_error(&e)) {
-                        return Err(AwsError::api(SVC, OP, e));
-                    }
-                    if attempt >= max {
-                        return Err(AwsError::RetriesExhausted {
-                            service: SVC,
-                            operation: OP,
-                            attempts: attempt,
-                            last: DisplayErrorContext(&e).to_string(),
-                        });
-                    }
-                    tracing::warn!(attempt, code = ?e.code(), "Cost Explorer call failed; retrying after backoff");
-                    self.backoff.sleep(attempt).await;
-                }
-            }
-        }
     }
 }
 
