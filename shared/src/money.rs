@@ -19,11 +19,16 @@ impl Currency {
     /// Wraps a code, upper-casing three-letter ISO-looking codes (`usd` -> `USD`).
     pub fn new(code: &str) -> Self {
         let c = code.trim_ascii();
+        // Every row of every file carries its currency: no allocation for a three-letter code.
+        let mut upper = [0u8; 3];
         if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Currency(Text::from(c.to_ascii_uppercase()))
-        } else {
-            Currency(Text::from(c))
+            upper.copy_from_slice(c.as_bytes());
+            upper.make_ascii_uppercase();
+            if let Ok(u) = std::str::from_utf8(&upper) {
+                return Currency(Text::from(u));
+            }
         }
+        Currency(Text::from(c))
     }
 
     /// The code as text.

@@ -108,6 +108,42 @@ fn ranges_of_the_generated_fixture_equal_a_sequential_read() {
     }
 }
 
+/// A gzip fixture decompressed into `dir` (ranges need a plain file).
+fn gunzip(rel: &str, dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(repo(rel)).expect("test setup"))
+        .read_to_string(&mut text)
+        .expect("test setup");
+    let name = Path::new(rel).file_stem().expect("test setup");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("test setup");
+    path
+}
+
+#[test]
+fn lean_range_records_aggregate_like_full_records_for_every_cur_input() {
+    // Ranges map rows to lean records (no descriptions, resources, SKUs or extensions); a
+    // sequential read maps full ones. Every AWS CUR CSV the repository has, legacy and CUR 2.0,
+    // with fees, negations, refunds, credits and taxes, must aggregate the same either way.
+    let dir = tempfile::tempdir().expect("test setup");
+    let inputs = [
+        repo("samples/aws/cur-legacy/focus-converters_sample-anonymous-aws-export-dataset.csv"),
+        gunzip("tests/fixtures/aws/cur2_3000.csv.gz", dir.path()),
+        repo("tests/fixtures/aws/refund_credit_tax.csv"),
+        repo("tests/fixtures/aws/ri_sp_fees.csv"),
+        repo("tests/fixtures/aws/sp_negation.csv"),
+    ];
+    for path in &inputs {
+        let seq = load(path, 1).expect("test setup");
+        assert!(seq.0.records > 0, "{}: has records", path.display());
+        for parts in [2, 3] {
+            let par = load(path, parts).expect("test setup");
+            assert!(par.1.ranges > 1, "{}: split", path.display());
+            assert_same(&format!("{} in {parts} ranges", path.display()), &seq, &par);
+        }
+    }
+}
+
 #[test]
 fn savings_plan_negations_fold_across_ranges() {
     // 8 rows: covered usage and its negations end up in different ranges when cut this finely;

@@ -153,6 +153,10 @@ pub(super) struct Columns {
     pub discount_map: Option<usize>,
     /// True when the file uses snake_case names.
     pub snake_case: bool,
+    /// Records are only aggregated ([`super::CurPart`]): the descriptive fields no aggregate keeps
+    /// (descriptions, resources, SKUs, extensions) are left empty, which saves most of the
+    /// per-row string work of a load.
+    pub lean: bool,
 }
 
 impl Columns {
@@ -213,6 +217,7 @@ impl Columns {
             cost_category_map: map_col("cost_category"),
             discount_map: map_col("discount"),
             snake_case,
+            lean: false,
         }
     }
 

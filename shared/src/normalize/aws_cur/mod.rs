@@ -413,84 +413,29 @@ fn base_record<R: Cells>(
         .into_iter()
         .find(|s| !s.is_empty() && !s.eq_ignore_ascii_case("global"))
         .map(Text::from);
-    let region_name = region_id
-        .as_deref()
-        .and_then(|r| match regions::region_name(r) {
-            Some(n) => Some(Text::new_static(n)),
-            None => non_empty(v.p(P::Location)),
-        });
-    let legal = [v.s(C::LegalEntity), v.s(C::InvoicingEntity)]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .unwrap_or("Amazon Web Services, Inc.");
-    let issuer = [v.s(C::InvoicingEntity), v.s(C::LegalEntity)]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .unwrap_or("Amazon Web Services, Inc.");
     let account = v.s(C::UsageAccountId);
-    let resource_id = v.text(C::ResourceId);
     let tags = tags(v)?;
-    let resource_name = tags
-        .get(if v.cols.snake_case { "name" } else { "Name" })
-        .and_then(|t| match t {
-            TagValue::Str(s) if !s.is_empty() => Some(Text::from(s.as_str())),
-            _ => None,
-        });
-    let resource_type = resource_id
-        .as_deref()
-        .and_then(|id| resource_type(id, product_code));
-    let mut extensions = Vec::with_capacity(6);
-    for (name, value) in [
-        ("x_ServiceCode", product_code),
-        ("x_UsageType", v.s(C::UsageType)),
-        ("x_Operation", v.s(C::Operation)),
-        ("x_LineItemType", lit_raw),
-        ("x_BillType", v.s(C::BillType)),
-        ("x_ProductFamily", v.p(P::ProductFamily)),
-    ] {
-        if !value.is_empty() {
-            extensions.push((Text::new_static(name), v.intern(value)));
-        }
-    }
-    if let Some(cc) = cost_categories(v)? {
-        extensions.push((Text::from("x_CostCategories"), Text::from(cc)));
-    }
-    if let Some(i) = v.cols.discount_map {
-        if let Some(m) = json_object(v.row, i)? {
-            extensions.push((
-                Text::from("x_Discounts"),
-                Text::from(serde_json::Value::Object(m).to_string()),
-            ));
-        }
-    }
-    Ok(FocusRecord {
-        availability_zone: v.text(C::AvailabilityZone),
+    // Parsed in lean mode too: a malformed map is an error whatever the command.
+    let cost_categories = cost_categories(v)?;
+    let discounts = match v.cols.discount_map {
+        Some(i) => json_object(v.row, i)?,
+        None => None,
+    };
+    let mut rec = FocusRecord {
         billing_account_id: account_id(payer),
         billing_account_name: v.text(C::PayerAccountName),
         billing_currency: currency.clone(),
         billing_period_start: bp_start,
         billing_period_end: bp_end,
-        charge_description: v.text(C::Description),
         charge_period_start: start,
         charge_period_end: end,
+        // Kept in lean mode: Savings Plan amounts fold per invoice.
         invoice_id: v.text(C::InvoiceId),
-        invoice_issuer_name: v.intern(issuer),
         provider_name: Text::from("AWS"),
-        publisher_name: v.intern(legal),
-        service_provider_name: v.intern(legal),
         host_provider_name: Text::from("AWS"),
-        region_id,
-        region_name,
-        resource_id,
-        resource_name,
-        resource_type,
         service_category: category,
         service_subcategory: Some(Text::new_static(subcategory)),
         service_name: v.intern(service_name),
-        sku_id: v.intern_non_empty(v.p(P::Sku)),
-        sku_meter: v.text(C::UsageType),
-        sku_price_id: v.text(C::RateCode).or_else(|| v.text(C::RateId)),
-        sku_price_details: sku_price_details(v),
         sub_account_id: if account.is_empty() {
             None
         } else {
@@ -502,10 +447,88 @@ fn base_record<R: Cells>(
         } else {
             Some(Text::from("Account"))
         },
-        tags,
-        extensions,
         ..FocusRecord::default()
-    })
+    };
+    if !v.cols.lean {
+        describe(
+            v,
+            &mut rec,
+            lit_raw,
+            product_code,
+            region_id.as_deref(),
+            &tags,
+        );
+        if let Some(cc) = cost_categories {
+            rec.extensions
+                .push((Text::from("x_CostCategories"), Text::from(cc)));
+        }
+        if let Some(m) = discounts {
+            rec.extensions.push((
+                Text::from("x_Discounts"),
+                Text::from(serde_json::Value::Object(m).to_string()),
+            ));
+        }
+    }
+    rec.region_id = region_id;
+    rec.tags = tags;
+    Ok(rec)
+}
+
+/// The descriptive fields of a record: what an output file shows and no aggregate keeps.
+fn describe<R: Cells>(
+    v: &View<'_, R>,
+    rec: &mut FocusRecord,
+    lit_raw: &str,
+    product_code: &str,
+    region_id: Option<&str>,
+    tags: &Tags,
+) {
+    rec.region_name = region_id.and_then(|r| match regions::region_name(r) {
+        Some(n) => Some(Text::new_static(n)),
+        None => non_empty(v.p(P::Location)),
+    });
+    let legal = [v.s(C::LegalEntity), v.s(C::InvoicingEntity)]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or("Amazon Web Services, Inc.");
+    let issuer = [v.s(C::InvoicingEntity), v.s(C::LegalEntity)]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or("Amazon Web Services, Inc.");
+    rec.invoice_issuer_name = v.intern(issuer);
+    rec.publisher_name = v.intern(legal);
+    rec.service_provider_name = v.intern(legal);
+    rec.resource_id = v.text(C::ResourceId);
+    rec.resource_name = tags
+        .get(if v.cols.snake_case { "name" } else { "Name" })
+        .and_then(|t| match t {
+            TagValue::Str(s) if !s.is_empty() => Some(Text::from(s.as_str())),
+            _ => None,
+        });
+    rec.resource_type = rec
+        .resource_id
+        .as_deref()
+        .and_then(|id| resource_type(id, product_code));
+    rec.availability_zone = v.text(C::AvailabilityZone);
+    rec.charge_description = v.text(C::Description);
+    rec.sku_id = v.intern_non_empty(v.p(P::Sku));
+    rec.sku_meter = v.text(C::UsageType);
+    rec.sku_price_id = v.text(C::RateCode).or_else(|| v.text(C::RateId));
+    rec.sku_price_details = sku_price_details(v);
+    rec.extensions = Vec::with_capacity(8);
+    for (name, value) in [
+        ("x_ServiceCode", product_code),
+        ("x_UsageType", v.s(C::UsageType)),
+        ("x_Operation", v.s(C::Operation)),
+        ("x_LineItemType", lit_raw),
+        ("x_BillType", v.s(C::BillType)),
+        ("x_ProductFamily", v.p(P::ProductFamily)),
+    ] {
+        if !value.is_empty() {
+            rec.extensions
+                .push((Text::new_static(name), v.intern(value)));
+        }
+    }
 }
 
 /// Tags from one-column-per-tag files and from the CUR 2.0 `resource_tags` map. An empty value
@@ -1069,6 +1092,9 @@ pub fn open(job: &Job, progress: &Progress) -> Result<Box<dyn RecordStream>, Nor
 /// range of a large plain CSV file ([`SplitPlan`]). Parts of a job are read on separate threads and
 /// their states merged in file order with [`PartState::merge`]; [`finish`] then emits what only
 /// the whole job can know (Savings Plan amounts that do not cancel out).
+///
+/// Parts exist for aggregation, so their records are lean: every field a [`crate::aggregate`]
+/// key, sum or Savings Plan fold uses is filled, the descriptive ones are not.
 pub struct CurPart {
     table: Table,
     cols: Columns,
@@ -1123,7 +1149,8 @@ impl CurPart {
         Ok(CurPart::new(table, cols))
     }
 
-    fn new(table: Table, cols: Columns) -> CurPart {
+    fn new(table: Table, mut cols: Columns) -> CurPart {
+        cols.lean = true;
         CurPart {
             table,
             cols,
