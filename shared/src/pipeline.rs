@@ -158,6 +158,10 @@ pub fn run_with(
         let (stream, failure) = std::thread::scope(|scope| -> Result<_, PipelineError> {
             let (tx, rx) =
                 std::sync::mpsc::sync_channel::<Result<Vec<FocusRecord>, NormalizeError>>(4);
+            // Written chunks come back to the reader, which drops their records and reuses the
+            // vector: the writing thread is the busier one, and freeing a record's strings on
+            // the thread that allocated them is cheaper.
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<FocusRecord>>();
             let reader = scope.spawn(move || {
                 let mut stream = stream;
                 let mut chunk = Vec::with_capacity(CHUNK);
@@ -166,7 +170,14 @@ pub fn run_with(
                         Ok(r) => {
                             chunk.push(r);
                             if chunk.len() == CHUNK {
-                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                                let next = match back_rx.try_recv() {
+                                    Ok(mut used) => {
+                                        used.clear();
+                                        used
+                                    }
+                                    Err(_) => Vec::with_capacity(CHUNK),
+                                };
+                                let full = std::mem::replace(&mut chunk, next);
                                 if tx.send(Ok(full)).is_err() {
                                     return stream;
                                 }
@@ -209,6 +220,8 @@ pub fn run_with(
                 if failure.is_some() {
                     break;
                 }
+                // The reader may be gone already; then this thread drops the chunk.
+                let _ = back_tx.send(chunk);
                 tick();
             }
             // Dropping the receiver stops the reader at its next send.
