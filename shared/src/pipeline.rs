@@ -159,8 +159,7 @@ pub fn run_with(
             let (tx, rx) =
                 std::sync::mpsc::sync_channel::<Result<Vec<FocusRecord>, NormalizeError>>(4);
             // Written chunks come back to the reader, which drops their records and reuses the
-            // vector: the writing thread is the busier one, and freeing a record's strings on
-            // the thread that allocated them is cheaper.
+            // vector: the writing thread is the busier one, so the freeing moves off it.
             let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<FocusRecord>>();
             let reader = scope.spawn(move || {
                 let mut stream = stream;
