@@ -12,20 +12,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (developers guide)
 
-use std::path::{Path, PathBuf};
-
 use axum::body::Body;
 use costkit_azure::auth::{SharedKey, StorageAuth};
 use costkit_azure::http::RetryPolicy;
 use costkit_azure::Storage;
 use costkit_azure_handler::{router, App, Config};
-use costkit_core::aggregate::LoadBatch;
-use costkit_core::input::Progress;
 use costkit_core::notify::webhook;
 use costkit_core::ports::BlobStore;
-use costkit_core::store::{CostStore, Filter, LoadMeta};
 use costkit_http::SigningKey;
-use costkit_shell::testkit::WebhookSink;
+use costkit_shell::testkit::{
+    load_repo_file, maildir_messages, smtp_sink, usd_billed, WebhookSink,
+};
 use mail_parser::MimeHeaders;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -165,69 +162,9 @@ impl World {
 /// Loads the fixture into the app's Table store; returns September's USD billed total, read
 /// back from the store.
 fn load(w: &World) -> Decimal {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(FIXTURE);
-    let jobs = costkit_core::normalize::plan(&[file], None).unwrap();
-    let mut batch = LoadBatch::default();
-    costkit_core::pipeline::run(
-        &jobs,
-        &Progress::default(),
-        None,
-        Some(&mut batch),
-        &mut || {},
-    )
-    .unwrap();
     let mut store = w.app.store();
-    store
-        .replace(
-            &batch,
-            &LoadMeta {
-                dialect: "test".into(),
-                files: vec![FIXTURE.into()],
-                loaded_at: "2024-10-01T00:00:00Z".into(),
-            },
-        )
-        .unwrap();
-    store
-        .daily(&Filter {
-            billing_period: Some("2024-09".into()),
-            ..Filter::default()
-        })
-        .unwrap()
-        .iter()
-        .filter(|r| r.key.currency.as_str() == "USD")
-        .map(|r| r.sums.billed)
-        .sum()
-}
-
-fn smtp() -> (String, String, PathBuf) {
-    let endpoint = var("COSTKIT_SMTP_ENDPOINT");
-    let (host, port) = endpoint.rsplit_once(':').unwrap();
-    (
-        host.to_string(),
-        port.to_string(),
-        PathBuf::from(var("COSTKIT_SMTP_MAILDIR")),
-    )
-}
-
-/// The messages in the Maildir carrying idempotency key `key`.
-fn mails(maildir: &Path, key: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        let Ok(rd) = std::fs::read_dir(maildir.join(sub)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let bytes = std::fs::read(e.path()).unwrap();
-            if String::from_utf8_lossy(&bytes)
-                .contains(&format!("X-Costkit-Idempotency-Key: {key}"))
-            {
-                out.push(bytes);
-            }
-        }
-    }
-    out
+    load_repo_file(&mut store, FIXTURE);
+    usd_billed(&store, "2024-09")
 }
 
 #[test]
@@ -235,7 +172,7 @@ fn the_monthly_timer_stores_the_report_and_sends_it_once_with_a_link_that_opens(
     let w = world(Some(SIGNING));
     let expected = load(&w);
     assert!(expected > Decimal::ZERO);
-    let (host, port, maildir) = smtp();
+    let (host, port, maildir) = smtp_sink();
     let sink = WebhookSink::default();
     let hooks = w.rt.block_on(sink.serve()).unwrap();
     // A channel name of this run: the idempotency key (and the Maildir search) is per channel.
@@ -277,7 +214,7 @@ fn the_monthly_timer_stores_the_report_and_sends_it_once_with_a_link_that_opens(
 
     // One email at the SMTP server: the HTML report as body, the CSV attached, the signed link.
     let key = costkit_core::notify::idempotency_key(&mail, "report-monthly-2024-09");
-    let got = mails(&maildir, &key);
+    let got = maildir_messages(&maildir, &key);
     assert_eq!(got.len(), 1);
     let msg = mail_parser::MessageParser::default()
         .parse(&got[0][..])
@@ -375,7 +312,7 @@ fn the_monthly_timer_stores_the_report_and_sends_it_once_with_a_link_that_opens(
         again["ReturnValue"]["deliveries"],
         json!({mail.clone(): "duplicate", "hook": "duplicate"})
     );
-    assert_eq!(mails(&maildir, &key).len(), 1);
+    assert_eq!(maildir_messages(&maildir, &key).len(), 1);
     assert_eq!(sink.received("/hook").len(), 1);
 }
 

@@ -13,10 +13,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use costkit_aws::{AwsClients, AwsSettings, DynamoStore};
-use costkit_core::aggregate::LoadBatch;
-use costkit_core::input::Progress;
-use costkit_core::store::{CostStore, Filter, LoadMeta};
+use costkit_core::store::{CostStore, Filter};
 use costkit_lambda::{notify, report, App, Config};
+use costkit_shell::testkit::load_repo_file;
 use mail_parser::MimeHeaders;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -73,32 +72,6 @@ fn ses_messages(needle: &str, from: &str) -> Vec<String> {
         .collect()
 }
 
-fn load(store: &mut dyn CostStore) {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(FIXTURE);
-    let jobs = costkit_core::normalize::plan(&[file], None).unwrap();
-    let mut batch = LoadBatch::default();
-    costkit_core::pipeline::run(
-        &jobs,
-        &Progress::default(),
-        None,
-        Some(&mut batch),
-        &mut || {},
-    )
-    .unwrap();
-    store
-        .replace(
-            &batch,
-            &LoadMeta {
-                dialect: "test".into(),
-                files: vec![FIXTURE.into()],
-                loaded_at: "2024-10-01T00:00:00Z".into(),
-            },
-        )
-        .unwrap();
-}
-
 fn at(t: &str) -> DateTime<Utc> {
     t.parse().unwrap()
 }
@@ -138,7 +111,7 @@ fn the_monthly_schedule_stores_the_report_and_emails_it_once_with_a_working_link
             .unwrap()
     });
     let mut store = DynamoStore::new(&c, &table, rt.handle().clone());
-    load(&mut store);
+    load_repo_file(&mut store, FIXTURE);
     let expected: Decimal = store
         .daily(&Filter {
             billing_period: Some("2024-09".into()),

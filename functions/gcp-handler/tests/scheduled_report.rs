@@ -15,18 +15,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::{emulator_config, quick_gcp};
-use costkit_core::aggregate::LoadBatch;
-use costkit_core::input::Progress;
 use costkit_core::notify::webhook;
-use costkit_core::store::{Filter, LoadMeta};
 use costkit_gcp_handler::{api_config, ensure_resources, router_with, App, Config, Wiring};
 use costkit_http::SigningKey;
-use costkit_shell::testkit::WebhookSink;
+use costkit_shell::testkit::{
+    load_repo_file, maildir_messages, smtp_sink, usd_billed, WebhookSink,
+};
 use mail_parser::MimeHeaders;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -66,40 +64,9 @@ async fn service(
     let wiring = Wiring::gcp(&config, &gcp, tokio::runtime::Handle::current()).unwrap();
     let open = wiring.ports.store.clone();
     let total = off_runtime(move || {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(FIXTURE);
-        let jobs = costkit_core::normalize::plan(&[file], None).unwrap();
-        let mut batch = LoadBatch::default();
-        costkit_core::pipeline::run(
-            &jobs,
-            &Progress::default(),
-            None,
-            Some(&mut batch),
-            &mut || {},
-        )
-        .unwrap();
         let mut store = open().unwrap();
-        store
-            .replace(
-                &batch,
-                &LoadMeta {
-                    dialect: "test".into(),
-                    files: vec![FIXTURE.into()],
-                    loaded_at: "2024-10-01T00:00:00Z".into(),
-                },
-            )
-            .unwrap();
-        store
-            .daily(&Filter {
-                billing_period: Some("2024-09".into()),
-                ..Filter::default()
-            })
-            .unwrap()
-            .iter()
-            .filter(|r| r.key.currency.as_str() == "USD")
-            .map(|r| r.sums.billed)
-            .sum::<Decimal>()
+        load_repo_file(&mut *store, FIXTURE);
+        usd_billed(&*store, "2024-09")
     })
     .await;
     let app = App::new(config, wiring).unwrap();
@@ -139,49 +106,13 @@ async fn get(url: &str) -> (u16, String, String) {
     (status, ct, r.text().await.unwrap())
 }
 
-fn smtp_var(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => panic!("{name} is not set: start the SMTP sink with `scripts/notify-sinks.sh start` and `eval \"$(scripts/notify-sinks.sh env)\"` (scripts/test.sh does this)"),
-    }
-}
-
-fn smtp() -> (String, String, PathBuf) {
-    let endpoint = smtp_var("COSTKIT_SMTP_ENDPOINT");
-    let (host, port) = endpoint.rsplit_once(':').unwrap();
-    (
-        host.to_string(),
-        port.to_string(),
-        PathBuf::from(smtp_var("COSTKIT_SMTP_MAILDIR")),
-    )
-}
-
-/// The messages in the Maildir carrying idempotency key `key`.
-fn mails(maildir: &Path, key: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        let Ok(rd) = std::fs::read_dir(maildir.join(sub)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let bytes = std::fs::read(e.path()).unwrap();
-            if String::from_utf8_lossy(&bytes)
-                .contains(&format!("X-Costkit-Idempotency-Key: {key}"))
-            {
-                out.push(bytes);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_monthly_job_stores_the_report_and_sends_it_once_with_a_link_that_opens() {
     let id = format!("{:08x}", fastrand::u32(..));
     // The report API's clock two days after the run: the 7-day link is valid.
     let (base, app, expected) = service(&id, Some(SIGNING), "2024-10-03T12:00:00Z").await;
     assert!(expected > Decimal::ZERO);
-    let (host, port, maildir) = smtp();
+    let (host, port, maildir) = smtp_sink();
     let sink = WebhookSink::default();
     let hooks = sink.serve().await.unwrap();
     // What Cloud Run fills COSTKIT_NOTIFY_SECRETS with from Secret Manager: a JSON object.
@@ -224,7 +155,7 @@ async fn the_monthly_job_stores_the_report_and_sends_it_once_with_a_link_that_op
 
     // One email at the SMTP server: the HTML report as body, the CSV attached, the signed link.
     let key = costkit_core::notify::idempotency_key(&mail, "report-monthly-2024-09");
-    let got = mails(&maildir, &key);
+    let got = maildir_messages(&maildir, &key);
     assert_eq!(got.len(), 1);
     let msg = mail_parser::MessageParser::default()
         .parse(&got[0][..])
@@ -308,7 +239,7 @@ async fn the_monthly_job_stores_the_report_and_sends_it_once_with_a_link_that_op
         again["deliveries"],
         json!({mail.clone(): "duplicate", "hook": "duplicate"})
     );
-    assert_eq!(mails(&maildir, &key).len(), 1);
+    assert_eq!(maildir_messages(&maildir, &key).len(), 1);
     assert_eq!(sink.received("/hook").len(), 1);
 }
 

@@ -12,17 +12,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use costkit_core::aggregate::LoadBatch;
-use costkit_core::input::Progress;
 use costkit_core::local::{DirBlobStore, MemoryState};
 use costkit_core::notify::webhook;
 use costkit_core::ports::BlobStore;
 use costkit_core::report::EngineConfig;
-use costkit_core::store::{CostStore, Filter, LoadMeta};
 use costkit_http::{ApiConfig, Auth, SharedStore, SigningKey};
 use costkit_shell::notify::{NotifySettings, SecretLookup};
 use costkit_shell::report::{scheduled_report_run, ReportCadence, ScheduledReportEnv};
-use costkit_shell::testkit::WebhookSink;
+use costkit_shell::testkit::{load_repo_file, usd_billed, WebhookSink};
 use costkit_sqlite::SqliteStore;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -34,44 +31,9 @@ const SIGNING: &str = "0123456789abcdef0123456789abcdef";
 const FIXTURE: &str = "tests/fixtures/cli/focus12_two_months.csv";
 
 fn store(dir: &Path) -> SqliteStore {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(FIXTURE);
-    let jobs = costkit_core::normalize::plan(&[file], None).unwrap();
-    let mut batch = LoadBatch::default();
-    costkit_core::pipeline::run(
-        &jobs,
-        &Progress::default(),
-        None,
-        Some(&mut batch),
-        &mut || {},
-    )
-    .unwrap();
     let mut s = SqliteStore::open(&dir.join("costkit.db")).unwrap();
-    s.replace(
-        &batch,
-        &LoadMeta {
-            dialect: "test".into(),
-            files: vec![FIXTURE.into()],
-            loaded_at: "2024-10-01T00:00:00Z".into(),
-        },
-    )
-    .unwrap();
+    load_repo_file(&mut s, FIXTURE);
     s
-}
-
-/// Σ billed of `period` in USD, straight from the store's rows.
-fn store_total(s: &dyn CostStore, period: &str) -> Decimal {
-    let f = Filter {
-        billing_period: Some(period.into()),
-        ..Filter::default()
-    };
-    s.daily(&f)
-        .unwrap()
-        .iter()
-        .filter(|r| r.key.currency.as_str() == "USD")
-        .map(|r| r.sums.billed)
-        .sum()
 }
 
 /// A plain HTTP/1.1 GET over a local port: (status, headers and body as text).
@@ -115,7 +77,7 @@ fn world() -> World {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
-    let totals = store_total(&s, "2024-09");
+    let totals = usd_billed(&s, "2024-09");
     assert!(totals > Decimal::ZERO);
     let sqlite = Arc::new(SharedStore::new(s));
     let sink = WebhookSink::default();
